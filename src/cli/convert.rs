@@ -1,0 +1,182 @@
+//! `replaylake convert INPUT... --dest URL`.
+
+use std::io::IsTerminal;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{exit, human_bytes, parse_key_value};
+use crate::convert::{ConvertOptions, ConvertSummary, convert_files};
+use crate::decode::DecodeOptions;
+use crate::error::Result;
+use crate::sink::{Lake, Partitioning, SinkOptions};
+use crate::source::expand_inputs;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PartitionBy {
+    /// date=YYYY-MM-DD directories; many sessions share a file (default).
+    Date,
+    /// date=YYYY-MM-DD/session_id=ID: one file per recording and table.
+    #[value(name = "date,session")]
+    DateSession,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Files, directories (read recursively) or glob patterns. Formats are detected from content.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
+    #[arg(long, short = 'd', default_value = "./lake", env = "REPLAYLAKE_DEST")]
+    pub dest: String,
+    /// Session id for inputs that do not name one (blob JSONL, rrweb arrays, NDJSON). Without it,
+    /// the file name is used when it has the form <session_id>.<anything>.
+    #[arg(long)]
+    pub session_id: Option<String>,
+    /// Partition layout.
+    #[arg(long, value_enum, default_value = "date")]
+    pub partition_by: PartitionBy,
+    /// Decoding threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Memory for buffered rows before a part is written, in MiB (also the size of a part before
+    /// compression).
+    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..))]
+    pub buffer_mb: u64,
+    /// object_store option for the destination, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
+    #[arg(long = "storage-option", value_parser = parse_key_value)]
+    pub storage_options: Vec<(String, String)>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
+    let inputs = expand_inputs(&args.inputs)?;
+    let lake = Lake::open(&args.dest, &args.storage_options)?;
+    let mut opts = ConvertOptions {
+        decode: DecodeOptions {
+            session_id: args.session_id.clone(),
+        },
+        sink: SinkOptions {
+            partitioning: match args.partition_by {
+                PartitionBy::Date => Partitioning::Date,
+                PartitionBy::DateSession => Partitioning::DateSession,
+            },
+            buffer_bytes: (args.buffer_mb as usize) << 20,
+        },
+        ..Default::default()
+    };
+    if let Some(t) = args.threads {
+        opts.threads = t.max(1);
+    }
+    let total: u64 = inputs.iter().map(|f| f.size).sum();
+    let bar = if !quiet && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} converting [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let summary = convert_files(&inputs, lake, &opts, rt, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    print_summary(&summary, &args.dest, args.json);
+    Ok(if summary.has_rejects() {
+        exit::REJECTED
+    } else {
+        exit::OK
+    })
+}
+
+pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(s).expect("summary serializes")
+        );
+        return;
+    }
+    let mb = s.input_bytes as f64 / 1e6;
+    let rate = if s.elapsed_seconds > 0.0 {
+        mb / s.elapsed_seconds
+    } else {
+        0.0
+    };
+    println!(
+        "converted {} files ({}) into {dest} in {:.2}s ({rate:.1} MB/s)",
+        s.files,
+        human_bytes(s.input_bytes),
+        s.elapsed_seconds
+    );
+    let sources: Vec<String> = s
+        .session_id_sources
+        .iter()
+        .map(|(k, v)| format!("{v} from {k}"))
+        .collect();
+    println!(
+        "  sessions: {} found (ids: {}), {} written, {} unchanged, {} replaced an older version, {} merged from several files",
+        s.sessions,
+        if sources.is_empty() {
+            "none".to_string()
+        } else {
+            sources.join(", ")
+        },
+        s.sink.sessions_written,
+        s.sink.sessions_unchanged,
+        s.sink.sessions_replaced,
+        s.sessions_merged
+    );
+    println!(
+        "  events: {} ({} exact duplicates dropped)",
+        s.events, s.duplicates_dropped
+    );
+    let rows: Vec<String> = s
+        .sink
+        .rows
+        .iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    println!(
+        "  rows written: {}",
+        if rows.is_empty() {
+            "none (nothing new)".to_string()
+        } else {
+            rows.join(", ")
+        }
+    );
+    println!(
+        "  output: {} files, {} ({} files replaced, {} parts rewritten{})",
+        s.sink.files_written,
+        human_bytes(s.sink.bytes_written),
+        s.sink.files_deleted,
+        s.sink.parts_rewritten,
+        if s.sink.journals_recovered > 0 {
+            format!(
+                ", {} interrupted commits finished",
+                s.sink.journals_recovered
+            )
+        } else {
+            String::new()
+        }
+    );
+    for f in &s.files_report {
+        if f.sessions.is_empty() && f.rejected == 0 {
+            println!("  note: {} ({}) held no events", f.file, f.format);
+        }
+    }
+    if s.rejected > 0 {
+        println!(
+            "  rejected records: {} — kept with file, line and reason in:",
+            s.rejected
+        );
+        for f in &s.sink.rejects_files {
+            println!("    {}/{f}", dest.trim_end_matches('/'));
+        }
+    } else {
+        println!("  rejected records: 0");
+    }
+}

@@ -1,0 +1,86 @@
+//! `replaylake demo`: converts sample recordings bundled in the binary into a lake and queries it.
+
+use clap::Args;
+
+use crate::cli::convert::print_summary;
+use crate::cli::exit;
+use crate::convert::{ConvertOptions, convert_files};
+use crate::error::{Error, Result};
+use crate::query::{lake_context, run_sql};
+use crate::sink::Lake;
+use crate::source::expand_inputs;
+
+/// Sample recordings: (file name, content). Real posthog-js recordings from tests/data.
+pub const SAMPLES: &[(&str, &[u8])] = &[
+    (
+        "01a20cbb-70a4-701c-b70c-79670ea3fad1.blob.jsonl",
+        include_bytes!("../../tests/data/realclient/ph-s2202-01.blob.jsonl"),
+    ),
+    (
+        "ph-s2202-02.export.json",
+        include_bytes!("../../tests/data/realclient/ph-s2202-02.export.json"),
+    ),
+    (
+        "ph-s2202-03.posthog-capture.jsonl",
+        include_bytes!("../../tests/data/realclient/ph-s2202-03.posthog-capture.jsonl"),
+    ),
+    (
+        "posthog-demo-v1.jsonl",
+        include_bytes!("../../tests/data/public/posthog_blob_v1_recording_snapshots.jsonl"),
+    ),
+];
+
+/// The query the demo runs.
+pub const DEMO_SQL: &str = "SELECT session_id, date, event_count AS events, click_count AS clicks, \
+keypress_count AS keypresses, round(active_ms / 1000.0, 1) AS active_s, round(duration_ms / 1000.0, 1) AS duration_s, \
+console_error_count AS console_errors, first_url \
+FROM recordings ORDER BY start_time";
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo lake.
+    #[arg(long, short = 'd', default_value = "./lake")]
+    pub dest: String,
+}
+
+pub fn run(args: &DemoArgs, rt: tokio::runtime::Handle) -> Result<i32> {
+    let dir = std::env::temp_dir().join(format!("replaylake-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    for (name, body) in SAMPLES {
+        let p = dir.join(name);
+        std::fs::write(&p, body).map_err(|source| Error::Io {
+            path: p.clone(),
+            source,
+        })?;
+    }
+    let inputs = expand_inputs(&[dir.display().to_string()])?;
+    let lake = Lake::open(&args.dest, &[])?;
+    let summary = convert_files(
+        &inputs,
+        lake.clone(),
+        &ConvertOptions::default(),
+        rt.clone(),
+        &|_| {},
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = summary?;
+    print_summary(&summary, &args.dest, false);
+    println!("\n{DEMO_SQL};");
+    let batches = rt.block_on(async {
+        let ctx = lake_context(&lake).await?;
+        run_sql(&ctx, DEMO_SQL).await
+    })?;
+    println!(
+        "{}",
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches)?
+    );
+    println!(
+        "\nThe lake is in {}: query it with DuckDB, e.g.\n  duckdb -c \"SELECT count(*) FROM read_parquet('{}/events/*/*.parquet', hive_partitioning=true)\"",
+        args.dest,
+        args.dest.trim_end_matches('/')
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,72 @@
+//! The `replaylake` command line: one module per command over the library's public functions.
+
+pub mod convert;
+pub mod demo;
+pub mod schema;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes of the binary.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: i32 = 0;
+    /// The job failed (I/O, destination, bad arguments found at run time); nothing was committed
+    /// that a rerun would not finish.
+    pub const FAILED: i32 = 1;
+    /// Command-line usage error (clap).
+    pub const USAGE: i32 = 2;
+    /// The job completed, but some input records were rejected (see `<dest>/_rejects/`).
+    pub const REJECTED: i32 = 3;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the job failed (the error says what and where); rerunning is safe
+  2  usage error
+  3  completed, but some input records were rejected: they are listed, with file, line and
+     reason, under <dest>/_rejects/
+
+Environment:
+  RUST_LOG            overrides -v/-q with a tracing filter (e.g. replaylake=debug)
+  AWS_*, GOOGLE_*, AZURE_*  credentials for s3://, gs://, az:// destinations (read by object_store)";
+
+/// Move PostHog session replays into your own data lake as typed Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "replaylake", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors; no progress bar.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert replay files (exports, blob JSONL, capture payloads, rrweb JSON, gzip of any) into a lake.
+    Convert(convert::ConvertArgs),
+    /// Print a table's published schema (all tables without TABLE).
+    Schema(schema::SchemaArgs),
+    /// Convert the bundled sample recordings into a lake (./lake) and query it: no account, no cloud.
+    Demo(demo::DemoArgs),
+}
+
+/// Parses `key=value`.
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))?;
+    if k.is_empty() {
+        return Err(format!("empty key in {s:?}"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Human-readable bytes.
+pub fn human_bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}

@@ -1,0 +1,273 @@
+//! The convert job: many input files into a lake, decoded in parallel, with bounded memory.
+//!
+//! Worker threads (one per core by default) each take a file, decode it ([`crate::source`]),
+//! order its sessions ([`crate::decode`]) and flatten them ([`crate::flatten`]); a bounded channel
+//! hands the results to the one writer ([`crate::sink::LakeWriter`]), which buffers by partition
+//! and writes parts. Memory is bounded by the writer's buffer plus, per worker, the file being
+//! decoded (JSONL is streamed; one session's events are held while it is ordered).
+//!
+//! A session whose events are spread over several input files is detected when its second
+//! fragment arrives; after the main pass, its files are decoded again, the fragments merged, and
+//! the merged session replaces what was written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::runtime::Handle;
+
+use crate::decode::{DecodeOptions, OrderedSession, Session};
+use crate::error::Result;
+use crate::flatten::{TableBuilders, utc_date};
+use crate::sink::commit::{Added, FlatSession};
+use crate::sink::{Lake, LakeWriter, SinkOptions, SinkStats};
+use crate::source::{Decoded, InputFile, decode_file};
+
+/// Options of a convert job.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    pub decode: DecodeOptions,
+    pub sink: SinkOptions,
+    /// Decoding threads (default: available cores).
+    pub threads: usize,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            decode: DecodeOptions::default(),
+            sink: SinkOptions::default(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+/// One input's outcome, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub format: String,
+    pub bytes: u64,
+    pub sessions: Vec<String>,
+    pub session_id_source: Vec<String>,
+    pub events: u64,
+    pub rejected: u64,
+    pub rejects_file: Option<String>,
+}
+
+/// What a convert job did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ConvertSummary {
+    pub files: u64,
+    pub input_bytes: u64,
+    pub sessions: u64,
+    pub events: u64,
+    pub duplicates_dropped: u64,
+    pub sessions_merged: u64,
+    pub rejected: u64,
+    /// Sessions by where their id came from (data, flag, filename).
+    pub session_id_sources: BTreeMap<String, u64>,
+    pub elapsed_seconds: f64,
+    pub sink: SinkStats,
+    pub files_report: Vec<FileReport>,
+}
+
+impl ConvertSummary {
+    /// True when some records were rejected.
+    pub fn has_rejects(&self) -> bool {
+        self.rejected > 0
+    }
+}
+
+/// Orders, flattens and packs one session.
+pub fn flatten_session(s: OrderedSession, converted_at_ms: i64) -> Result<Option<FlatSession>> {
+    let Some(first) = s.events.first() else {
+        return Ok(None);
+    };
+    let date = utc_date(first.timestamp);
+    let mut b = TableBuilders::new();
+    b.append_session(&s, converted_at_ms);
+    Ok(Some(FlatSession {
+        session_id: s.session_id,
+        checksum: s.checksum,
+        date,
+        converted_at_ms,
+        batches: b.finish()?,
+    }))
+}
+
+struct Work {
+    decoded: Decoded,
+    flat: Vec<(FlatSession, u64, String)>,
+}
+
+fn process(path: &Path, opts: &DecodeOptions, now_ms: i64) -> Result<Work> {
+    let mut decoded = decode_file(path, opts)?;
+    let mut flat = Vec::new();
+    for s in std::mem::take(&mut decoded.sessions) {
+        let id_source = s.id_source.as_str().to_string();
+        let o = s.finish();
+        let dups = o.duplicates_dropped;
+        if let Some(f) = flatten_session(o, now_ms)? {
+            flat.push((f, dups, id_source));
+        }
+    }
+    Ok(Work { decoded, flat })
+}
+
+/// Converts `inputs` into the lake. `progress` is called with the bytes of each finished file.
+pub fn convert_files(
+    inputs: &[InputFile],
+    lake: Lake,
+    opts: &ConvertOptions,
+    rt: Handle,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ConvertSummary> {
+    let started = Instant::now();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut writer = LakeWriter::open(lake, opts.sink.clone(), rt)?;
+    let mut summary = ConvertSummary::default();
+    // session -> (its input files, events and duplicates counted for it)
+    let mut session_files: HashMap<String, (Vec<String>, u64, u64)> = HashMap::new();
+    let mut to_merge: BTreeMap<String, ()> = BTreeMap::new();
+
+    let threads = opts.threads.max(1);
+    let (work_tx, work_rx) = crossbeam_channel::unbounded::<&InputFile>();
+    for f in inputs {
+        work_tx.send(f).expect("receiver alive");
+    }
+    drop(work_tx);
+    let (res_tx, res_rx) = crossbeam_channel::bounded::<Result<Work>>(threads);
+
+    let outcome: Result<()> = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let work_rx = work_rx.clone();
+            let res_tx = res_tx.clone();
+            let dopts = &opts.decode;
+            scope.spawn(move || {
+                for f in work_rx.iter() {
+                    let r = process(&f.path, dopts, now_ms);
+                    if res_tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(res_tx);
+        let mut first_err = None;
+        for r in res_rx.iter() {
+            if first_err.is_some() {
+                continue;
+            }
+            let mut work = match r {
+                Ok(w) => w,
+                Err(e) => {
+                    first_err = Some(e);
+                    continue;
+                }
+            };
+            let d = &work.decoded;
+            summary.files += 1;
+            summary.input_bytes += d.bytes;
+            summary.rejected += d.rejects.len() as u64;
+            let rejects_file = match writer.write_rejects(&d.file, &d.fingerprint, &d.rejects) {
+                Ok(f) => f,
+                Err(e) => {
+                    first_err = Some(e);
+                    continue;
+                }
+            };
+            for r in d.rejects.iter().take(3) {
+                tracing::warn!(file = %r.file, line = ?r.line, reason = %r.reason, "record rejected");
+            }
+            let mut report = FileReport {
+                file: d.file.clone(),
+                format: d.format.clone(),
+                bytes: d.bytes,
+                sessions: vec![],
+                session_id_source: vec![],
+                events: 0,
+                rejected: d.rejects.len() as u64,
+                rejects_file,
+            };
+            let file = d.file.clone();
+            for (s, dups, id_source) in std::mem::take(&mut work.flat) {
+                report.sessions.push(s.session_id.clone());
+                report.session_id_source.push(id_source.clone());
+                let events = s.batches.events.num_rows() as u64;
+                report.events += events;
+                let entry = session_files.entry(s.session_id.clone()).or_default();
+                if !entry.0.contains(&file) {
+                    entry.0.push(file.clone());
+                }
+                let sid = s.session_id.clone();
+                match writer.add(s) {
+                    Ok(Added::SeenInThisRun) => {
+                        to_merge.insert(sid, ());
+                    }
+                    Ok(_) => {
+                        entry.1 = events;
+                        entry.2 = dups;
+                        summary.sessions += 1;
+                        summary.events += events;
+                        summary.duplicates_dropped += dups;
+                        *summary.session_id_sources.entry(id_source).or_default() += 1;
+                    }
+                    Err(e) => {
+                        first_err = Some(e);
+                        break;
+                    }
+                }
+            }
+            progress(report.bytes);
+            summary.files_report.push(report);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    });
+    outcome?;
+
+    // Sessions spread over several inputs: decode their files again and merge the fragments.
+    for sid in to_merge.keys() {
+        let (files, counted_events, counted_dups) =
+            session_files.get(sid).cloned().unwrap_or_default();
+        let mut merged: Option<Session> = None;
+        for f in &files {
+            let mut d = decode_file(Path::new(f), &opts.decode)?;
+            if let Some(i) = d.sessions.iter().position(|s| &s.session_id == sid) {
+                let s = d.sessions.swap_remove(i);
+                match &mut merged {
+                    Some(m) => m.absorb(s),
+                    None => merged = Some(s),
+                }
+            }
+        }
+        let Some(m) = merged else { continue };
+        let o = m.finish();
+        let (dups, events) = (o.duplicates_dropped, o.events.len() as u64);
+        if let Some(flat) = flatten_session(o, now_ms)? {
+            tracing::info!(session = %sid, files = files.len(), "merged a session spread over several inputs");
+            // The first fragment was counted; count the merged session instead.
+            summary.events = summary.events - counted_events + events;
+            summary.duplicates_dropped = summary.duplicates_dropped - counted_dups + dups;
+            summary.sessions_merged += 1;
+            writer.replace(flat)?;
+        }
+    }
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    let brief = serde_json::json!({
+        "files": summary.files,
+        "input_bytes": summary.input_bytes,
+        "sessions": summary.sessions,
+        "events": summary.events,
+        "rejected": summary.rejected,
+    });
+    summary.sink = writer.finish(&brief)?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}

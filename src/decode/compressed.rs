@@ -1,0 +1,203 @@
+//! posthog-js compressed payloads (`cv: "2024-10"`).
+//!
+//! posthog-js gzips some fields of an event and stores the bytes as a latin1 "binary string": one
+//! character per byte, code points 0–255 (not base64). Which fields: FullSnapshot `data`;
+//! Mutation `texts`, `attributes`, `removes`, `adds`; StyleSheetRule `adds`, `removes`. Only fields
+//! that are still strings are unpacked (exports carry `cv` with data already decompressed), and
+//! newer PostHog data may hold zstd frames in the same fields, so the codec is sniffed from the
+//! magic bytes.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The only compression version posthog-js has shipped.
+pub const CV_2024_10: &str = "2024-10";
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Turns a latin1 binary string (one char per byte) back into its bytes.
+pub fn latin1_bytes(s: &str) -> Result<Vec<u8>, String> {
+    s.chars()
+        .map(|c| {
+            u8::try_from(c as u32).map_err(|_| {
+                format!(
+                    "compressed field is not a latin1 binary string (character U+{:04X})",
+                    c as u32
+                )
+            })
+        })
+        .collect()
+}
+
+/// gunzip or un-zstd `bytes` (by magic) into UTF-8 JSON text, checking that it is JSON.
+pub fn decompress_json(bytes: &[u8]) -> Result<String, String> {
+    let mut out = Vec::with_capacity(bytes.len() * 4);
+    if bytes.starts_with(&GZIP_MAGIC) {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gzip payload does not decode: {e}"))?;
+    } else if bytes.starts_with(&ZSTD_MAGIC) {
+        out = zstd::stream::decode_all(bytes)
+            .map_err(|e| format!("zstd payload does not decode: {e}"))?;
+    } else {
+        return Err(format!(
+            "compressed field starts with {:02x?}, neither gzip (1f 8b) nor zstd (28 b5 2f fd)",
+            &bytes[..bytes.len().min(4)]
+        ));
+    }
+    let text =
+        String::from_utf8(out).map_err(|e| format!("decompressed payload is not UTF-8: {e}"))?;
+    serde_json::from_str::<&RawValue>(&text)
+        .map_err(|e| format!("decompressed payload is not JSON: {e}"))?;
+    Ok(text)
+}
+
+/// Unpacks one compressed string field given as raw JSON (a JSON string literal).
+fn unpack_field(raw: &RawValue) -> Result<String, String> {
+    let s: Cow<'_, str> = serde_json::from_str(raw.get())
+        .map_err(|e| format!("compressed field is not a string: {e}"))?;
+    decompress_json(&latin1_bytes(&s)?)
+}
+
+fn is_string(raw: &RawValue) -> bool {
+    raw.get().as_bytes().first() == Some(&b'"')
+}
+
+/// Fields of a JSON object in input order, values unparsed.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    v.push((k, val));
+                }
+                Ok(Fields(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// Returns the event's `data` with every compressed field unpacked, or `None` when nothing in it
+/// is compressed (the caller keeps the raw text). `event_type` and `source` pick the fields.
+pub fn decompress_data(event_type: i64, data: &RawValue) -> Result<Option<String>, String> {
+    if event_type == 2 {
+        return if is_string(data) {
+            unpack_field(data).map(Some)
+        } else {
+            Ok(None)
+        };
+    }
+    if event_type != 3 || data.get().as_bytes().first() != Some(&b'{') {
+        return Ok(None);
+    }
+    let fields: Fields<'_> = serde_json::from_str(data.get())
+        .map_err(|e| format!("event data is not an object: {e}"))?;
+    let source = fields
+        .0
+        .iter()
+        .find(|(k, _)| k == "source")
+        .and_then(|(_, v)| v.get().parse::<i64>().ok());
+    let packed: &[&str] = match source {
+        Some(0) => &["texts", "attributes", "removes", "adds"],
+        Some(8) => &["adds", "removes"],
+        _ => return Ok(None),
+    };
+    if !fields
+        .0
+        .iter()
+        .any(|(k, v)| packed.contains(&k.as_ref()) && is_string(v))
+    {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(data.get().len() * 4);
+    out.push('{');
+    for (i, (k, v)) in fields.0.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(k.as_ref()).expect("string serializes"));
+        out.push(':');
+        if packed.contains(&k.as_ref()) && is_string(v) {
+            let text = unpack_field(v).map_err(|e| format!("field `{k}`: {e}"))?;
+            out.push_str(&text);
+        } else {
+            out.push_str(v.get());
+        }
+    }
+    out.push('}');
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn latin1(bytes: &[u8]) -> String {
+        bytes.iter().map(|&b| b as char).collect()
+    }
+
+    fn gz(text: &str) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn full_snapshot_string_is_unpacked() {
+        let packed = serde_json::to_string(&latin1(&gz(r#"{"node":{"id":1}}"#))).unwrap();
+        let raw: &RawValue = serde_json::from_str(&packed).unwrap();
+        assert_eq!(
+            decompress_data(2, raw).unwrap().unwrap(),
+            r#"{"node":{"id":1}}"#
+        );
+    }
+
+    #[test]
+    fn mutation_fields_mixed_gzip_zstd_and_plain() {
+        let adds = serde_json::to_string(&latin1(&gz(r#"[{"parentId":1}]"#))).unwrap();
+        let texts =
+            serde_json::to_string(&latin1(&zstd::encode_all(&b"[]"[..], 1).unwrap())).unwrap();
+        let data =
+            format!(r#"{{"source":0,"texts":{texts},"attributes":[],"removes":[],"adds":{adds}}}"#);
+        let raw: &RawValue = serde_json::from_str(&data).unwrap();
+        assert_eq!(
+            decompress_data(3, raw).unwrap().unwrap(),
+            r#"{"source":0,"texts":[],"attributes":[],"removes":[],"adds":[{"parentId":1}]}"#
+        );
+    }
+
+    #[test]
+    fn already_decompressed_is_left_alone() {
+        let raw: &RawValue = serde_json::from_str(r#"{"source":0,"adds":[],"texts":[]}"#).unwrap();
+        assert!(decompress_data(3, raw).unwrap().is_none());
+        let raw: &RawValue = serde_json::from_str(r#"{"node":{}}"#).unwrap();
+        assert!(decompress_data(2, raw).unwrap().is_none());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let raw: &RawValue = serde_json::from_str(r#""\u001f\u008bnot gzip""#).unwrap();
+        assert!(decompress_data(2, raw).unwrap_err().contains("gzip"));
+        let raw: &RawValue = serde_json::from_str(r#""plain text""#).unwrap();
+        assert!(
+            decompress_data(2, raw)
+                .unwrap_err()
+                .contains("neither gzip")
+        );
+        assert!(latin1_bytes("snow ☃").is_err());
+    }
+}

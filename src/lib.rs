@@ -1,0 +1,27 @@
+//! replaylake: PostHog session replays as a typed Parquet lake.
+//!
+//! The pipeline, left to right:
+//! - [`source`]: where replays come from (files: exports, blob JSONL, capture payloads, rrweb
+//!   arrays, NDJSON, gzip/zstd/snappy of any of these);
+//! - [`decode`]: records to typed rrweb events, posthog-js compressed payloads unpacked, each
+//!   session ordered and deduplicated;
+//! - [`flatten`]: sessions to Arrow record batches of the tables in [`schema`];
+//! - [`sink`]: batches to partitioned ZSTD Parquet on any object store, idempotently;
+//! - [`convert`]: the whole job over many files, in parallel, with bounded memory.
+//!
+//! The `replaylake` binary is a thin CLI over these functions.
+
+pub mod cli;
+pub mod convert;
+pub mod decode;
+pub mod error;
+pub mod flatten;
+pub mod query;
+pub mod schema;
+pub mod sink;
+pub mod source;
+
+pub use error::{Error, Result};
+
+/// The replaylake version written into every Parquet footer.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

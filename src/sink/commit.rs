@@ -1,0 +1,656 @@
+//! The lake writer: idempotent, crash-safe commits of sessions into partitioned Parquet.
+//!
+//! **Layout.** Sessions are buffered by partition directory (`date=…[/session_id=…]`). A flush
+//! writes one *part*: for each table a file `<table>/<dir>/part-<hash>.parquet`, where the hash is
+//! that of the (session id, checksum) pairs inside, so the same input always lands on the same keys.
+//!
+//! **Index.** The `recordings` table is the lake's own index: at start the writer reads
+//! `session_id` and `checksum` of every recordings file. A session that is already in the lake with
+//! the same checksum is skipped (a rerun writes nothing); a session whose checksum changed is
+//! written anew and removed from the part that held it (that part is rewritten without it).
+//!
+//! **Crash safety.** Before a part's files are written, a journal
+//! `_replaylake/journal/<part>.json` lists them; it is deleted once they are all in place. A part
+//! rewrite's journal also lists the files it replaces and is marked committed once the new files
+//! are in place. On open, the writer rolls uncommitted journals back (deleting their new files) and
+//! committed ones forward (deleting the replaced files), so a run killed at any point and run again
+//! leaves no duplicates and loses nothing. Each file becomes visible only when complete
+//! (object_store's put: a rename locally, an atomic PUT or completed multipart upload in the cloud).
+//! Between writing a session's new version and rewriting its old part, a reader may briefly see
+//! both versions; the writer heals any such leftover on its next run (newest `converted_at` wins).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::decode::Reject;
+use crate::error::{Error, Result};
+use crate::flatten::TableBatches;
+use crate::schema::{TABLES, Table};
+use crate::sink::partition::{Partitioning, file_path, partition_dir};
+use crate::sink::store::Lake;
+use crate::sink::writer::encode;
+
+const JOURNAL_DIR: &str = "_replaylake/journal";
+const RUNS_DIR: &str = "_replaylake/runs";
+const REJECTS_DIR: &str = "_rejects";
+
+/// How the writer lays out and buffers data.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    pub partitioning: Partitioning,
+    /// Arrow bytes buffered before the largest partition is flushed to a part (bounds memory and
+    /// sets the size of files: a part holds up to this much data before compression).
+    pub buffer_bytes: usize,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            partitioning: Partitioning::Date,
+            buffer_bytes: 96 * 1024 * 1024,
+        }
+    }
+}
+
+/// A flattened session, ready to be written.
+#[derive(Debug, Clone)]
+pub struct FlatSession {
+    pub session_id: String,
+    pub checksum: String,
+    /// UTC date of the first event, `YYYY-MM-DD`.
+    pub date: String,
+    pub converted_at_ms: i64,
+    pub batches: TableBatches,
+}
+
+/// What the writer did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct SinkStats {
+    /// Sessions written (new or changed).
+    pub sessions_written: u64,
+    /// Sessions already in the lake with the same content, skipped.
+    pub sessions_unchanged: u64,
+    /// Sessions that replaced an older version of themselves.
+    pub sessions_replaced: u64,
+    /// Rows written per table (rewrites of old parts not included).
+    pub rows: BTreeMap<String, u64>,
+    pub files_written: u64,
+    pub bytes_written: u64,
+    pub files_deleted: u64,
+    pub parts_rewritten: u64,
+    pub journals_recovered: u64,
+    pub rejects_files: Vec<String>,
+}
+
+/// Where a session lives in the lake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Loc {
+    dir: String,
+    stem: String,
+    checksum: String,
+    converted_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    add: Vec<String>,
+    delete: Vec<String>,
+    committed: bool,
+}
+
+#[derive(Default)]
+struct Buffer {
+    sessions: Vec<FlatSession>,
+    bytes: usize,
+}
+
+/// Outcome of [`LakeWriter::add`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Buffered for writing.
+    Buffered,
+    /// Already in the lake with the same checksum: nothing to do.
+    Unchanged,
+    /// Another fragment of this session was already added in this run: the caller must merge the
+    /// fragments and call [`LakeWriter::replace`].
+    SeenInThisRun,
+}
+
+/// Writes sessions into a lake; see the module docs for the protocol.
+pub struct LakeWriter {
+    lake: Lake,
+    rt: Handle,
+    opts: SinkOptions,
+    index: HashMap<String, Vec<Loc>>,
+    buffers: BTreeMap<String, Buffer>,
+    buffered: usize,
+    removals: BTreeMap<(String, String), HashSet<String>>,
+    run: HashSet<String>,
+    stats: SinkStats,
+}
+
+fn not_found(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::NotFound { .. })
+}
+
+impl LakeWriter {
+    /// Opens the lake for writing: finishes or rolls back what a killed run left, then reads the
+    /// index of sessions already present. Must be called outside an async context.
+    pub fn open(lake: Lake, opts: SinkOptions, rt: Handle) -> Result<Self> {
+        let mut w = LakeWriter {
+            lake,
+            rt,
+            opts,
+            index: HashMap::new(),
+            buffers: BTreeMap::new(),
+            buffered: 0,
+            removals: BTreeMap::new(),
+            run: HashSet::new(),
+            stats: SinkStats::default(),
+        };
+        w.recover()?;
+        w.load_index()?;
+        Ok(w)
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// Sessions in the lake (as of open, plus what this run wrote).
+    pub fn indexed_sessions(&self) -> usize {
+        self.index.len()
+    }
+
+    fn store(&self) -> Arc<dyn ObjectStore> {
+        self.lake.store.clone()
+    }
+
+    fn list(&self, rel: &str) -> Result<Vec<Path>> {
+        let prefix = self.lake.path(rel);
+        let store = self.store();
+        self.rt
+            .block_on(async move {
+                store
+                    .list(Some(&prefix))
+                    .map_ok(|m| m.location)
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .map_err(|e| Error::store(rel, e))
+    }
+
+    fn get(&self, rel: &str) -> Result<Option<Bytes>> {
+        let p = self.lake.path(rel);
+        let store = self.store();
+        match self
+            .rt
+            .block_on(async move { store.get(&p).await?.bytes().await })
+        {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(Error::store(rel, e)),
+        }
+    }
+
+    fn put(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
+        let p = self.lake.path(rel);
+        let store = self.store();
+        let len = data.len() as u64;
+        let payload = PutPayload::from(Bytes::from(data));
+        self.rt
+            .block_on(async move { store.put(&p, payload).await })
+            .map_err(|e| Error::store(rel, e))?;
+        self.stats.files_written += 1;
+        self.stats.bytes_written += len;
+        Ok(())
+    }
+
+    fn delete(&mut self, rel: &str) -> Result<()> {
+        let p = self.lake.path(rel);
+        let store = self.store();
+        match self.rt.block_on(async move { store.delete(&p).await }) {
+            Ok(()) => {
+                self.stats.files_deleted += 1;
+                Ok(())
+            }
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(Error::store(rel, e)),
+        }
+    }
+
+    fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
+        let body = serde_json::to_vec_pretty(j).expect("journal serializes");
+        let p = self.lake.path(&format!("{JOURNAL_DIR}/{stem}.json"));
+        let store = self.store();
+        self.rt
+            .block_on(async move { store.put(&p, PutPayload::from(body)).await })
+            .map_err(|e| Error::store(format!("{JOURNAL_DIR}/{stem}.json"), e))?;
+        Ok(())
+    }
+
+    fn drop_journal(&mut self, stem: &str) -> Result<()> {
+        let rel = format!("{JOURNAL_DIR}/{stem}.json");
+        let p = self.lake.path(&rel);
+        let store = self.store();
+        match self.rt.block_on(async move { store.delete(&p).await }) {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(Error::store(rel, e)),
+        }
+    }
+
+    fn recover(&mut self) -> Result<()> {
+        for p in self.list(JOURNAL_DIR)? {
+            let rel = self.lake.relative(&p);
+            let Some(body) = self.get(&rel)? else {
+                continue;
+            };
+            let j: Journal = serde_json::from_slice(&body).map_err(|e| Error::State {
+                location: rel.clone(),
+                message: format!("unreadable journal: {e}"),
+            })?;
+            let victims = if j.committed { &j.delete } else { &j.add };
+            for f in victims.clone() {
+                self.delete(&f)?;
+            }
+            let stem = rel
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches(".json")
+                .to_string();
+            self.drop_journal(&stem)?;
+            self.stats.journals_recovered += 1;
+            tracing::warn!(journal = %rel, committed = j.committed, "finished an interrupted commit");
+        }
+        Ok(())
+    }
+
+    fn load_index(&mut self) -> Result<()> {
+        let prefix = format!("{}/", Table::Recordings.name());
+        for p in self.list(Table::Recordings.name())? {
+            let rel = self.lake.relative(&p);
+            let Some(inner) = rel.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(inner) = inner.strip_suffix(".parquet") else {
+                continue;
+            };
+            let Some((dir, stem)) = inner.rsplit_once('/') else {
+                continue;
+            };
+            let Some(bytes) = self.get(&rel)? else {
+                continue;
+            };
+            for (sid, checksum, converted_at) in read_index_columns(bytes, &rel)? {
+                self.index.entry(sid).or_default().push(Loc {
+                    dir: dir.to_string(),
+                    stem: stem.to_string(),
+                    checksum,
+                    converted_at,
+                });
+            }
+        }
+        // Heal leftovers of an interrupted replacement: the newest version of a session wins.
+        for (sid, locs) in self.index.iter_mut() {
+            if locs.len() > 1 {
+                locs.sort_by_key(|l| l.converted_at);
+                let newest = locs.pop().expect("non-empty");
+                for old in locs.drain(..) {
+                    self.removals
+                        .entry((old.dir, old.stem))
+                        .or_default()
+                        .insert(sid.clone());
+                }
+                locs.push(newest);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a session. See [`Added`].
+    pub fn add(&mut self, s: FlatSession) -> Result<Added> {
+        if self.run.contains(&s.session_id) {
+            return Ok(Added::SeenInThisRun);
+        }
+        self.run.insert(s.session_id.clone());
+        if let Some(locs) = self.index.get(&s.session_id) {
+            if locs.len() == 1 && locs[0].checksum == s.checksum {
+                self.stats.sessions_unchanged += 1;
+                return Ok(Added::Unchanged);
+            }
+        }
+        self.buffer(s)?;
+        Ok(Added::Buffered)
+    }
+
+    /// Replaces whatever this run or earlier runs wrote for the session with `s` (used for
+    /// sessions whose fragments came from several inputs and were merged).
+    pub fn replace(&mut self, s: FlatSession) -> Result<()> {
+        self.run.insert(s.session_id.clone());
+        for buf in self.buffers.values_mut() {
+            if let Some(i) = buf
+                .sessions
+                .iter()
+                .position(|b| b.session_id == s.session_id)
+            {
+                let old = buf.sessions.remove(i);
+                let size = old.batches.memory_size();
+                buf.bytes -= size;
+                self.buffered -= size;
+                self.stats.sessions_written -= 1;
+            }
+        }
+        if let Some(locs) = self.index.get(&s.session_id) {
+            if locs.len() == 1 && locs[0].checksum == s.checksum {
+                return Ok(());
+            }
+        }
+        self.buffer(s)
+    }
+
+    fn buffer(&mut self, s: FlatSession) -> Result<()> {
+        if let Some(old) = self.index.remove(&s.session_id) {
+            self.stats.sessions_replaced += 1;
+            for l in old {
+                self.removals
+                    .entry((l.dir, l.stem))
+                    .or_default()
+                    .insert(s.session_id.clone());
+            }
+        }
+        self.stats.sessions_written += 1;
+        let dir = partition_dir(self.opts.partitioning, &s.date, &s.session_id);
+        let size = s.batches.memory_size();
+        let buf = self.buffers.entry(dir).or_default();
+        buf.bytes += size;
+        buf.sessions.push(s);
+        self.buffered += size;
+        while self.buffered > self.opts.buffer_bytes {
+            let Some(largest) = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(d, _)| d.clone())
+            else {
+                break;
+            };
+            self.flush_dir(&largest)?;
+        }
+        Ok(())
+    }
+
+    fn flush_dir(&mut self, dir: &str) -> Result<()> {
+        let Some(mut buf) = self.buffers.remove(dir) else {
+            return Ok(());
+        };
+        self.buffered -= buf.bytes;
+        if buf.sessions.is_empty() {
+            return Ok(());
+        }
+        buf.sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+        let mut h = Xxh3::new();
+        for s in &buf.sessions {
+            h.update(s.session_id.as_bytes());
+            h.update(&[0]);
+            h.update(s.checksum.as_bytes());
+            h.update(&[b'\n']);
+        }
+        let stem = format!("part-{:032x}", h.digest128());
+        let mut files = Vec::new();
+        let mut encoded = Vec::new();
+        for t in TABLES {
+            let batches: Vec<RecordBatch> = buf
+                .sessions
+                .iter()
+                .map(|s| s.batches.get(t).clone())
+                .collect();
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows == 0 {
+                continue;
+            }
+            let rel = file_path(t, dir, &stem);
+            files.push(rel.clone());
+            encoded.push((t, rel, batches));
+        }
+        let journal = Journal {
+            add: files,
+            delete: vec![],
+            committed: false,
+        };
+        self.put_journal(&stem, &journal)?;
+        let n = buf.sessions.len();
+        // recordings are written last: a recordings row means the session's other files exist.
+        for (t, rel, batches) in encoded {
+            let (data, rows) = encode(t, &batches, n, &rel)?;
+            drop(batches);
+            self.put(&rel, data)?;
+            *self.stats.rows.entry(t.name().to_string()).or_default() += rows as u64;
+        }
+        self.drop_journal(&stem)?;
+        for s in buf.sessions {
+            self.index.insert(
+                s.session_id,
+                vec![Loc {
+                    dir: dir.to_string(),
+                    stem: stem.clone(),
+                    checksum: s.checksum,
+                    converted_at: s.converted_at_ms,
+                }],
+            );
+        }
+        tracing::debug!(dir, stem, sessions = n, "part written");
+        Ok(())
+    }
+
+    /// Rewrites an old part without the sessions that moved out of it.
+    fn rewrite_part(&mut self, dir: &str, stem: &str, remove: &HashSet<String>) -> Result<()> {
+        let mut kept: Vec<(Table, Vec<RecordBatch>)> = Vec::new();
+        let mut old_files = Vec::new();
+        let mut remaining: Vec<(String, String, i64)> = Vec::new();
+        for t in TABLES {
+            let rel = file_path(t, dir, stem);
+            let Some(bytes) = self.get(&rel)? else {
+                continue;
+            };
+            old_files.push(rel.clone());
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|e| Error::parquet(&rel, e))?;
+            let mut out = Vec::new();
+            for batch in reader {
+                let batch = batch?;
+                let sid = batch
+                    .column_by_name("session_id")
+                    .expect("session_id column")
+                    .as_string::<i32>();
+                let keep: BooleanArray = sid
+                    .iter()
+                    .map(|v| Some(!v.is_some_and(|v| remove.contains(v))))
+                    .collect();
+                let b = filter_record_batch(&batch, &keep)?;
+                if t == Table::Recordings {
+                    remaining.extend(index_columns(&b));
+                }
+                if b.num_rows() > 0 {
+                    out.push(b);
+                }
+            }
+            kept.push((t, out));
+        }
+        remaining.sort();
+        let mut h = Xxh3::new();
+        for (sid, checksum, _) in &remaining {
+            h.update(sid.as_bytes());
+            h.update(&[0]);
+            h.update(checksum.as_bytes());
+            h.update(&[b'\n']);
+        }
+        let new_stem = format!("part-{:032x}", h.digest128());
+        let mut add = Vec::new();
+        let mut to_write = Vec::new();
+        if !remaining.is_empty() {
+            for (t, batches) in kept {
+                if batches.iter().map(|b| b.num_rows()).sum::<usize>() > 0 {
+                    let rel = file_path(t, dir, &new_stem);
+                    add.push(rel.clone());
+                    to_write.push((t, rel, batches));
+                }
+            }
+        }
+        let mut journal = Journal {
+            add,
+            delete: old_files.clone(),
+            committed: false,
+        };
+        let jname = format!("rewrite-{stem}");
+        self.put_journal(&jname, &journal)?;
+        for (t, rel, batches) in to_write {
+            let (data, _) = encode(t, &batches, remaining.len(), &rel)?;
+            self.put(&rel, data)?;
+        }
+        journal.committed = true;
+        self.put_journal(&jname, &journal)?;
+        for f in &old_files {
+            if !journal.add.contains(f) {
+                self.delete(f)?;
+            }
+        }
+        self.drop_journal(&jname)?;
+        for (sid, checksum, converted_at) in remaining {
+            if let Some(locs) = self.index.get_mut(&sid) {
+                for l in locs.iter_mut().filter(|l| l.dir == dir && l.stem == stem) {
+                    l.stem = new_stem.clone();
+                    l.checksum = checksum.clone();
+                    l.converted_at = converted_at;
+                }
+            }
+        }
+        self.stats.parts_rewritten += 1;
+        Ok(())
+    }
+
+    /// Writes a file's rejects as NDJSON under `_rejects/`, named after the input and its
+    /// fingerprint (a rerun on the same input overwrites the same file). Returns its path.
+    pub fn write_rejects(
+        &mut self,
+        input: &str,
+        fingerprint: &str,
+        rejects: &[Reject],
+    ) -> Result<Option<String>> {
+        if rejects.is_empty() {
+            return Ok(None);
+        }
+        let name: String = input
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("input")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let rel = format!("{REJECTS_DIR}/{name}-{fingerprint}.ndjson");
+        let mut body = Vec::new();
+        for r in rejects {
+            serde_json::to_writer(&mut body, r).expect("reject serializes");
+            body.push(b'\n');
+        }
+        self.put(&rel, body)?;
+        self.stats.files_written -= 1;
+        self.stats.rejects_files.push(rel.clone());
+        Ok(Some(rel))
+    }
+
+    /// Writes what is buffered, rewrites parts that lost sessions, and records the run.
+    pub fn finish(mut self, summary: &impl Serialize) -> Result<SinkStats> {
+        let dirs: Vec<String> = self.buffers.keys().cloned().collect();
+        for d in dirs {
+            self.flush_dir(&d)?;
+        }
+        let removals = std::mem::take(&mut self.removals);
+        for ((dir, stem), sessions) in removals {
+            self.rewrite_part(&dir, &stem, &sessions)?;
+        }
+        let now = chrono::Utc::now();
+        let rel = format!(
+            "{RUNS_DIR}/{}-{}.json",
+            now.format("%Y%m%dT%H%M%S%.3fZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let mut body = serde_json::to_vec_pretty(&serde_json::json!({
+            "replaylake_version": crate::VERSION,
+            "finished_at": now.to_rfc3339(),
+            "sink": &self.stats,
+            "summary": summary,
+        }))
+        .expect("run record serializes");
+        body.push(b'\n');
+        self.put(&rel, body)?;
+        self.stats.files_written -= 1;
+        Ok(self.stats)
+    }
+}
+
+fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
+    let sid = b
+        .column_by_name("session_id")
+        .map(|c| c.as_string::<i32>().clone());
+    let sum = b
+        .column_by_name("checksum")
+        .map(|c| c.as_string::<i32>().clone());
+    let at = b
+        .column_by_name("converted_at")
+        .map(|c| c.as_primitive::<TimestampMillisecondType>().clone());
+    let (Some(sid), Some(sum)) = (sid, sum) else {
+        return vec![];
+    };
+    (0..b.num_rows())
+        .filter(|&i| !sid.is_null(i))
+        .map(|i| {
+            (
+                sid.value(i).to_string(),
+                sum.value(i).to_string(),
+                at.as_ref().map(|a| a.value(i)).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn read_index_columns(bytes: Bytes, location: &str) -> Result<Vec<(String, String, i64)>> {
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::parquet(location, e))?;
+    let schema = builder.schema().clone();
+    let cols: Vec<usize> = ["session_id", "checksum", "converted_at"]
+        .iter()
+        .filter_map(|c| schema.index_of(c).ok())
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| Error::parquet(location, e))?;
+    let mut out = Vec::new();
+    for b in reader {
+        out.extend(index_columns(&b?));
+    }
+    Ok(out)
+}

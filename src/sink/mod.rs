@@ -1,0 +1,17 @@
+//! Record batches to a partitioned Parquet lake on any object store.
+//!
+//! - [`store`]: the destination URL (a path, `file://`, `s3://`, `gs://`, `az://`) as an `ObjectStore`;
+//! - [`partition`]: Hive paths `<table>/date=YYYY-MM-DD[/session_id=ID]/part-<hash>.parquet`, escaped;
+//! - [`writer`]: ZSTD Parquet with statistics, a bloom filter on `session_id`, sorted rows and
+//!   replaylake's version in the footer;
+//! - [`commit`]: the lake writer: buffering by partition, idempotent part names, a journal that a
+//!   rerun rolls back or forward, and replacement of sessions that changed.
+
+pub mod commit;
+pub mod partition;
+pub mod store;
+pub mod writer;
+
+pub use commit::{LakeWriter, SinkOptions, SinkStats};
+pub use partition::Partitioning;
+pub use store::Lake;

@@ -1,0 +1,466 @@
+//! Replay files on disk: discovery (files, directories, globs) and reading (gzip, zstd, snappy
+//! containers; JSONL streamed line by line, JSON documents parsed whole).
+//!
+//! The format is detected from the content, never from the file name:
+//! 1. gzip (`1f 8b`) and zstd (`28 b5 2f fd`) are unwrapped (nested wrappers too);
+//! 2. text whose first line is a complete JSON value is JSONL: each line is a record;
+//! 3. other text is one JSON document (a pretty-printed export or event array);
+//! 4. binary is PostHog's `decompress=false` body (`[u32 BE length][raw snappy block]…`) or one raw
+//!    snappy block (`blob_v2_lts`).
+//!
+//! JSONL is split on `\n` bytes only: compressed payloads contain U+0085, which Unicode-aware
+//! splitters take for a line break.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::decode::envelope::Loc;
+use crate::decode::{DecodeOptions, Decoder, Reject, Session};
+use crate::error::{Error, Result};
+
+/// An input file found by [`expand_inputs`].
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// What one input decoded into.
+#[derive(Debug)]
+pub struct Decoded {
+    pub file: String,
+    pub format: String,
+    pub sessions: Vec<Session>,
+    pub rejects: Vec<Reject>,
+    pub bytes: u64,
+    /// xxh3-64 of the input bytes as stored, hex.
+    pub fingerprint: String,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn skip_name(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+fn walk(dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .collect::<std::io::Result<_>>()
+        .map_err(io_err(dir))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if skip_name(&name) {
+            continue;
+        }
+        let path = e.path();
+        let meta = std::fs::metadata(&path).map_err(io_err(&path))?;
+        if meta.is_dir() {
+            walk(&path, out)?;
+        } else if meta.is_file() {
+            out.push(InputFile {
+                path,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Expands paths, directories (recursively; names starting with `.` or `_` are skipped) and glob
+/// patterns into a sorted, de-duplicated list of files.
+pub fn expand_inputs(args: &[String]) -> Result<Vec<InputFile>> {
+    let mut out = Vec::new();
+    for arg in args {
+        let path = Path::new(arg);
+        if path.exists() {
+            let meta = std::fs::metadata(path).map_err(io_err(path))?;
+            if meta.is_dir() {
+                walk(path, &mut out)?;
+            } else {
+                out.push(InputFile {
+                    path: path.to_path_buf(),
+                    size: meta.len(),
+                });
+            }
+            continue;
+        }
+        let paths =
+            glob::glob(arg).map_err(|e| Error::Usage(format!("bad glob pattern {arg:?}: {e}")))?;
+        let before = out.len();
+        for p in paths {
+            let p = p.map_err(|e| Error::Io {
+                path: e.path().to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let meta = std::fs::metadata(&p).map_err(io_err(&p))?;
+            if meta.is_dir() {
+                walk(&p, &mut out)?;
+            } else {
+                out.push(InputFile {
+                    path: p,
+                    size: meta.len(),
+                });
+            }
+        }
+        if out.len() == before {
+            return Err(Error::NoInput {
+                pattern: arg.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|a, b| a.path == b.path);
+    Ok(out)
+}
+
+/// Reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hash: Xxh3,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+const GZIP: &[u8] = &[0x1f, 0x8b];
+const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// Decodes one file (streaming JSONL; JSON documents and snappy bodies are read whole).
+pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut hashing = Hashing {
+        inner: file,
+        hash: Xxh3::new(),
+        bytes: 0,
+    };
+    let mut dec = Decoder::new(&name, opts);
+    {
+        let reader = BufReader::with_capacity(1 << 20, &mut hashing);
+        let mut containers = Vec::new();
+        let res = read_stream(Box::new(reader), &mut dec, &mut containers);
+        if let Err(e) = res {
+            dec.reject(Loc::default(), format!("read failed: {e}"), b"");
+        }
+        // read the rest so the fingerprint covers the whole file
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io_err(path))?;
+    }
+    let format = dec.format();
+    let (sessions, rejects) = dec.finish();
+    Ok(Decoded {
+        file: name,
+        format,
+        sessions,
+        rejects,
+        bytes: hashing.bytes,
+        fingerprint: format!("{:016x}", hashing.hash.digest()),
+    })
+}
+
+/// Decodes an in-memory input (an HTTP body, a test fixture). `name` is used in provenance and rejects
+/// (and gives the session id when it has the form `<session_id>.<anything>`).
+pub fn decode_bytes(name: &str, bytes: &[u8], opts: &DecodeOptions) -> Decoded {
+    let mut dec = Decoder::new(name, opts);
+    let mut containers = Vec::new();
+    if let Err(e) = read_stream(Box::new(BufReader::new(bytes)), &mut dec, &mut containers) {
+        dec.reject(Loc::default(), format!("read failed: {e}"), b"");
+    }
+    let format = dec.format();
+    let (sessions, rejects) = dec.finish();
+    Decoded {
+        file: name.to_string(),
+        format,
+        sessions,
+        rejects,
+        bytes: bytes.len() as u64,
+        fingerprint: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
+    }
+}
+
+fn read_stream<'a>(
+    mut r: Box<dyn BufRead + 'a>,
+    dec: &mut Decoder,
+    containers: &mut Vec<&'static str>,
+) -> std::io::Result<()> {
+    let head = r.fill_buf()?;
+    if head.starts_with(GZIP) {
+        containers.push("gzip");
+        dec.set_container(container_name(containers));
+        let gz = flate2::bufread::MultiGzDecoder::new(r);
+        return read_checked(
+            Box::new(BufReader::with_capacity(1 << 20, gz)),
+            dec,
+            containers,
+            "gzip",
+        );
+    }
+    if head.starts_with(ZSTD) {
+        containers.push("zstd");
+        dec.set_container(container_name(containers));
+        let z = zstd::stream::read::Decoder::with_buffer(r)?;
+        return read_checked(
+            Box::new(BufReader::with_capacity(1 << 20, z)),
+            dec,
+            containers,
+            "zstd",
+        );
+    }
+    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None if head.is_empty() => Ok(()),
+        Some(b'{') | Some(b'[') => read_text(r, dec),
+        _ => {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all)?;
+            if all.iter().all(|b| b.is_ascii_whitespace()) {
+                return Ok(());
+            }
+            read_binary(&all, dec, containers);
+            Ok(())
+        }
+    }
+}
+
+fn container_name(c: &[&'static str]) -> &'static str {
+    match c {
+        ["gzip"] => "gzip",
+        ["zstd"] => "zstd",
+        ["gzip", "gzip"] => "gzip+gzip",
+        _ => "compressed",
+    }
+}
+
+/// Runs `read_stream` on a decompressing reader; a corrupt stream becomes a reject naming where it broke.
+fn read_checked<'a>(
+    r: Box<dyn BufRead + 'a>,
+    dec: &mut Decoder,
+    containers: &mut Vec<&'static str>,
+    what: &str,
+) -> std::io::Result<()> {
+    match read_stream(r, dec, containers) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            dec.reject(
+                Loc::default(),
+                format!(
+                    "corrupt or truncated {what} stream after {} records: {e}",
+                    dec.records()
+                ),
+                b"",
+            );
+            Ok(())
+        }
+    }
+}
+
+/// True when `line` is one complete JSON value.
+fn is_complete_json(line: &[u8]) -> bool {
+    serde_json::from_slice::<&RawValue>(line).is_ok()
+        || serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+}
+
+fn trim_line(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = line {
+        line = rest;
+    }
+    line
+}
+
+fn read_text<'a>(mut r: Box<dyn BufRead + 'a>, dec: &mut Decoder) -> std::io::Result<()> {
+    let mut first = Vec::new();
+    r.read_until(b'\n', &mut first)?;
+    let first_trim = trim_line(&first);
+    if is_complete_json(first_trim) {
+        // JSONL: stream line by line.
+        let mut n = 1u64;
+        feed_line(dec, n, first_trim);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            n += 1;
+            feed_line(dec, n, trim_line(&line));
+        }
+        return Ok(());
+    }
+    // One JSON document (pretty-printed export or array).
+    let mut all = first;
+    r.read_to_end(&mut all)?;
+    read_document(&all, dec);
+    Ok(())
+}
+
+fn feed_line(dec: &mut Decoder, n: u64, line: &[u8]) {
+    if line.iter().all(|b| b.is_ascii_whitespace()) {
+        return;
+    }
+    dec.record(Loc { line: Some(n) }, line);
+}
+
+fn read_document(all: &[u8], dec: &mut Decoder) {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(all) {
+        Ok(_) => dec.record(Loc::default(), all),
+        Err(e) if e.is_eof() => dec.reject(
+            Loc {
+                line: Some(e.line() as u64),
+            },
+            format!(
+                "truncated JSON document: it ends at line {} column {} before it is complete",
+                e.line(),
+                e.column()
+            ),
+            &all[all.len().saturating_sub(4096)..],
+        ),
+        Err(_) => {
+            // Not one document: JSONL whose first line is bad. Each line is a record.
+            for (i, line) in all.split(|&b| b == b'\n').enumerate() {
+                feed_line(dec, i as u64 + 1, trim_line(line));
+            }
+        }
+    }
+}
+
+/// Text of a snappy body: length-prefixed raw blocks, else one raw block.
+fn read_binary(all: &[u8], dec: &mut Decoder, containers: &mut Vec<&'static str>) {
+    if let Some(blocks) = length_prefixed_blocks(all) {
+        containers.push("snappy-blocks");
+        dec.set_container("snappy-blocks");
+        let mut snappy = snap::raw::Decoder::new();
+        let mut line_no = 0u64;
+        for (i, block) in blocks.iter().enumerate() {
+            match snappy.decompress_vec(block) {
+                Ok(text) => {
+                    for line in text.split(|&b| b == b'\n') {
+                        line_no += 1;
+                        feed_line(dec, line_no, trim_line(line));
+                    }
+                }
+                Err(e) => dec.reject(
+                    Loc::default(),
+                    format!("snappy block #{i} does not decode: {e}"),
+                    b"",
+                ),
+            }
+        }
+        return;
+    }
+    match snap::raw::Decoder::new().decompress_vec(all) {
+        Ok(text) => {
+            containers.push("snappy");
+            dec.set_container("snappy");
+            match text.iter().copied().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'{') | Some(b'[') => {
+                    if let Err(e) = read_text(Box::new(BufReader::new(&text[..])), dec) {
+                        dec.reject(Loc::default(), format!("read failed: {e}"), b"");
+                    }
+                }
+                _ => dec.reject(
+                    Loc::default(),
+                    "snappy block holds no JSON",
+                    &text[..text.len().min(256)],
+                ),
+            }
+        }
+        Err(e) => dec.reject(
+            Loc::default(),
+            format!("unrecognized content: not JSON, gzip, zstd or snappy ({e})"),
+            &all[..all.len().min(256)],
+        ),
+    }
+}
+
+/// Splits PostHog's `decompress=false` body into blocks, or `None` when it is not one.
+fn length_prefixed_blocks(all: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut blocks = Vec::new();
+    let mut rest = all;
+    while !rest.is_empty() {
+        if rest.len() < 4 {
+            return None;
+        }
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len == 0 || len > rest.len() - 4 {
+            return None;
+        }
+        let block = &rest[4..4 + len];
+        snap::raw::decompress_len(block).ok()?;
+        blocks.push(block);
+        rest = &rest[4 + len..];
+    }
+    (!blocks.is_empty()).then_some(blocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(d: &Decoded) -> usize {
+        d.sessions.iter().map(|s| s.events.len()).sum()
+    }
+
+    #[test]
+    fn gzip_of_pretty_array_and_truncation() {
+        use std::io::Write;
+        let doc = "[\n  {\"type\": 4, \"data\": {}, \"timestamp\": 1},\n  {\"type\": 3, \"data\": {\"source\": 1}, \"timestamp\": 2}\n]\n";
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(doc.as_bytes()).unwrap();
+        let gz = e.finish().unwrap();
+        let d = decode_bytes("s.rrweb.json.gz", &gz, &DecodeOptions::default());
+        assert_eq!(events(&d), 2, "{:?}", d.rejects);
+        assert_eq!(d.format, "gzip/rrweb-array");
+        // cut in the middle of the gzip stream: a reject, no panic
+        let d = decode_bytes("s.json.gz", &gz[..gz.len() / 2], &DecodeOptions::default());
+        assert!(!d.rejects.is_empty());
+        // truncated document
+        let d = decode_bytes("s.json", &doc.as_bytes()[..50], &DecodeOptions::default());
+        assert_eq!(d.rejects.len(), 1);
+        assert!(
+            d.rejects[0].reason.contains("truncated"),
+            "{}",
+            d.rejects[0].reason
+        );
+    }
+
+    #[test]
+    fn snappy_bodies() {
+        let body = b"[\"w\",{\"type\":4,\"data\":{},\"timestamp\":1}]\n[\"w\",{\"type\":4,\"data\":{},\"timestamp\":2}]";
+        let block = snap::raw::Encoder::new().compress_vec(body).unwrap();
+        let d = decode_bytes("s.bin", &block, &DecodeOptions::default());
+        assert_eq!(events(&d), 2, "{:?}", d.rejects);
+        let mut prefixed = (block.len() as u32).to_be_bytes().to_vec();
+        prefixed.extend_from_slice(&block);
+        prefixed.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        prefixed.extend_from_slice(&block);
+        let d = decode_bytes("s.bin", &prefixed, &DecodeOptions::default());
+        assert_eq!(d.format, "snappy-blocks/blob-v2-jsonl");
+        assert_eq!(events(&d), 4);
+    }
+
+    #[test]
+    fn lines_split_on_newline_bytes_only() {
+        // U+0085 (NEL) inside a string must not split the line
+        let l = "[\"w\",{\"type\":5,\"data\":{\"tag\":\"a\u{85}b\"},\"timestamp\":1}]\n";
+        let d = decode_bytes("s.jsonl", l.as_bytes(), &DecodeOptions::default());
+        assert_eq!(events(&d), 1);
+        assert!(d.rejects.is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! Where replays come from: files users already hold ([`file`]). The PostHog API client is
+//! a later addition (see the pull issue).
+
+pub mod file;
+
+pub use file::{Decoded, InputFile, decode_bytes, decode_file, expand_inputs};

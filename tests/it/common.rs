@@ -1,0 +1,113 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use replaylake::convert::{ConvertOptions, ConvertSummary, convert_files};
+use replaylake::sink::Lake;
+use replaylake::source::expand_inputs;
+
+/// tests/data
+pub fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+pub fn realclient(name: &str) -> PathBuf {
+    data().join("realclient").join(name)
+}
+
+pub fn public(name: &str) -> PathBuf {
+    data().join("public").join(name)
+}
+
+/// A tokio runtime for the library calls that need one.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Converts `inputs` into the lake at `dest` through the library API.
+pub fn convert(inputs: &[&Path], dest: &Path, opts: &ConvertOptions) -> ConvertSummary {
+    let rt = runtime();
+    let files = expand_inputs(
+        &inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let lake = Lake::open(&dest.display().to_string(), &[]).unwrap();
+    let handle = rt.handle().clone();
+    std::thread::scope(|s| {
+        s.spawn(|| convert_files(&files, lake, opts, handle, &|_| {}))
+            .join()
+            .unwrap()
+    })
+    .unwrap()
+}
+
+/// Runs SQL over the lake at `dest` with replaylake's query layer.
+pub fn sql(dest: &Path, q: &str) -> Vec<RecordBatch> {
+    let rt = runtime();
+    rt.block_on(async {
+        let lake = Lake::open(&dest.display().to_string(), &[]).unwrap();
+        let ctx = replaylake::query::lake_context(&lake).await.unwrap();
+        replaylake::query::run_sql(&ctx, q).await.unwrap()
+    })
+}
+
+/// The single i64 value of a one-row, one-column query.
+pub fn sql_i64(dest: &Path, q: &str) -> i64 {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
+    let b = sql(dest, q);
+    let b: Vec<_> = b.into_iter().filter(|b| b.num_rows() > 0).collect();
+    assert_eq!(b.len(), 1, "{q}: expected one batch");
+    let col = datafusion::arrow::compute::cast(
+        b[0].column(0),
+        &datafusion::arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    col.as_primitive::<Int64Type>().value(0)
+}
+
+/// Runs the replaylake binary.
+pub fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_replaylake"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// Every file under `dir`, relative, with its size, sorted.
+pub fn tree(dir: &Path) -> Vec<(String, u64)> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<(String, u64)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push((
+                    p.strip_prefix(base).unwrap().display().to_string(),
+                    e.metadata().unwrap().len(),
+                ));
+            }
+        }
+    }
+    let mut out = vec![];
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+/// A Python interpreter that has duckdb (set up by scripts/test.sh), as REPLAYLAKE_PYTHON.
+pub fn python() -> String {
+    std::env::var("REPLAYLAKE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}

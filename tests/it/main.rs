@@ -1,0 +1,7 @@
+//! replaylake's integration tests: one crate (each file directly under tests/ would link
+//! DataFusion again), one module per area.
+
+mod common;
+mod convert;
+mod duckdb;
+mod schemas;
