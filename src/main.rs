@@ -6,6 +6,12 @@ use replaylake::cli::{self, Cli, Command, exit};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    // Die quietly on a closed pipe (`replaylake ... | head`), like other Unix tools.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = match Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {

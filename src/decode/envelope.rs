@@ -621,7 +621,7 @@ impl Decoder {
             }
         };
         let s = &mut self.sessions[idx];
-        if s.meta.distinct_id.is_none() && target.meta.distinct_id.is_some() {
+        if s.meta.would_gain(&target.meta) {
             s.meta.merge(target.meta.clone());
         }
         s.events.push(Event {

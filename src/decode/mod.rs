@@ -102,7 +102,17 @@ pub struct SessionMeta {
 }
 
 impl SessionMeta {
-    fn merge(&mut self, other: SessionMeta) {
+    /// True when `other` knows something this does not.
+    pub fn would_gain(&self, other: &SessionMeta) -> bool {
+        (self.distinct_id.is_none() && other.distinct_id.is_some())
+            || (self.person.is_none() && other.person.is_some())
+            || (self.user_agent.is_none() && other.user_agent.is_some())
+            || (self.lib.is_none() && other.lib.is_some())
+            || (self.posthog_metadata.is_none() && other.posthog_metadata.is_some())
+    }
+
+    /// Fills what this does not know from `other`.
+    pub fn merge(&mut self, other: SessionMeta) {
         self.distinct_id = self.distinct_id.take().or(other.distinct_id);
         self.person = self.person.take().or(other.person);
         self.user_agent = self.user_agent.take().or(other.user_agent);

@@ -254,6 +254,7 @@ impl LakeWriter {
     }
 
     fn recover(&mut self) -> Result<()> {
+        self.remove_local_staging_files()?;
         for p in self.list(JOURNAL_DIR)? {
             let rel = self.lake.relative(&p);
             let Some(body) = self.get(&rel)? else {
@@ -276,6 +277,51 @@ impl LakeWriter {
             self.drop_journal(&stem)?;
             self.stats.journals_recovered += 1;
             tracing::warn!(journal = %rel, committed = j.committed, "finished an interrupted commit");
+        }
+        Ok(())
+    }
+
+    /// A local write is staged as `<name>#<n>` and renamed when complete; a killed process
+    /// leaves the staging file behind. object_store never lists them, but Spark and other
+    /// readers that list directories would, so they are removed here (one writer per lake).
+    fn remove_local_staging_files(&mut self) -> Result<()> {
+        if self.lake.store_url.scheme() != "file" {
+            return Ok(());
+        }
+        let Ok(root) = self.lake.store_url.to_file_path() else {
+            return Ok(());
+        };
+        let root = self
+            .lake
+            .root
+            .parts()
+            .fold(root, |p, part| p.join(part.as_ref()));
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if let Some((_, suffix)) = e.file_name().to_string_lossy().split_once('#') {
+                    if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        let mut staged = Vec::new();
+        for t in TABLES {
+            walk(&root.join(t.name()), &mut staged);
+        }
+        walk(&root.join(JOURNAL_DIR), &mut staged);
+        for p in staged {
+            tracing::warn!(file = %p.display(), "removing a partial file left by an interrupted run");
+            std::fs::remove_file(&p).map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -574,8 +620,11 @@ impl LakeWriter {
             serde_json::to_writer(&mut body, r).expect("reject serializes");
             body.push(b'\n');
         }
+        let len = body.len() as u64;
         self.put(&rel, body)?;
+        // rejects are reported on their own, not as lake output
         self.stats.files_written -= 1;
+        self.stats.bytes_written -= len;
         self.stats.rejects_files.push(rel.clone());
         Ok(Some(rel))
     }
@@ -604,8 +653,10 @@ impl LakeWriter {
         }))
         .expect("run record serializes");
         body.push(b'\n');
+        let len = body.len() as u64;
         self.put(&rel, body)?;
         self.stats.files_written -= 1;
+        self.stats.bytes_written -= len;
         Ok(self.stats)
     }
 }

@@ -3,5 +3,6 @@
 
 mod common;
 mod convert;
+mod crash;
 mod duckdb;
 mod schemas;
