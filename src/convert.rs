@@ -20,7 +20,9 @@ use tokio::runtime::Handle;
 use crate::decode::{DecodeOptions, OrderedSession, Session};
 use crate::error::Result;
 use crate::flatten::{TableBuilders, utc_date};
+use crate::schema::Table;
 use crate::sink::commit::{Added, FlatSession};
+use crate::sink::writer::sort_session_batch;
 use crate::sink::{Lake, LakeWriter, SinkOptions, SinkStats};
 use crate::source::{Decoded, InputFile, decode_file};
 
@@ -90,12 +92,18 @@ pub fn flatten_session(s: OrderedSession, converted_at_ms: i64) -> Result<Option
     let date = utc_date(first.timestamp);
     let mut b = TableBuilders::new();
     b.append_session(&s, converted_at_ms);
+    let mut batches = b.finish()?;
+    // Rows leave here in the tables' sort order, so the writer streams sessions into Parquet
+    // without concatenating and sorting a whole part.
+    batches.events = sort_session_batch(Table::Events, batches.events)?;
+    batches.network_requests =
+        sort_session_batch(Table::NetworkRequests, batches.network_requests)?;
     Ok(Some(FlatSession {
         session_id: s.session_id,
         checksum: s.checksum,
         date,
         converted_at_ms,
-        batches: b.finish()?,
+        batches,
     }))
 }
 

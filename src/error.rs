@@ -53,6 +53,13 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// A failure talking to PostHog (`replaylake pull`); says which API path and HTTP status.
+    #[error(transparent)]
+    PostHog(Box<crate::source::posthog::ApiError>),
+
+    #[error("query {name}: {message}")]
+    Query { name: String, message: String },
 }
 
 impl From<datafusion::error::DataFusionError> for Error {

@@ -54,6 +54,8 @@ fn main() {
         Command::Convert(a) => cli::convert::run(a, args.quiet, handle),
         Command::Schema(a) => cli::schema::run(a),
         Command::Demo(a) => cli::demo::run(a, handle),
+        Command::Pull(a) => cli::pull::run(a, args.quiet, handle),
+        Command::Query(a) => cli::query::run(a, handle),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -2,6 +2,8 @@
 
 pub mod convert;
 pub mod demo;
+pub mod pull;
+pub mod query;
 pub mod schema;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +19,9 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The job completed, but some input records were rejected (see `<dest>/_rejects/`).
     pub const REJECTED: i32 = 3;
+    /// `pull` completed, but some recordings were skipped because PostHog answered 404 or 410
+    /// (deleted); they are recorded in the checkpoint and not asked for again.
+    pub const SKIPPED: i32 = 4;
 }
 
 const AFTER_HELP: &str = "\
@@ -26,9 +31,13 @@ Exit codes:
   2  usage error
   3  completed, but some input records were rejected: they are listed, with file, line and
      reason, under <dest>/_rejects/
+  4  pull completed, but some recordings were skipped: PostHog answered 404 or 410 (deleted);
+     they are listed in the summary and the checkpoint (3 wins when both apply)
 
 Environment:
   RUST_LOG            overrides -v/-q with a tracing filter (e.g. replaylake=debug)
+  POSTHOG_API_KEY     pull: the personal API key (never printed, logged or stored)
+  POSTHOG_HOST, POSTHOG_PROJECT_ID  pull: defaults of --host and --project
   AWS_*, GOOGLE_*, AZURE_*  credentials for s3://, gs://, az:// destinations (read by object_store)";
 
 /// Move PostHog session replays into your own data lake as typed Parquet.
@@ -53,6 +62,10 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Convert the bundled sample recordings into a lake (./lake) and query it: no account, no cloud.
     Demo(demo::DemoArgs),
+    /// Pull recordings from the PostHog API into a lake, incrementally and within its rate limits.
+    Pull(pull::PullArgs),
+    /// Run SQL over a lake: ad hoc, or a query of the queries/ library (--file NAME, --list).
+    Query(query::QueryArgs),
 }
 
 /// Parses `key=value`.

@@ -33,12 +33,12 @@ pub struct DecodeOptions {
 /// Accumulates the sessions of one input (a file or an HTTP body).
 pub struct Decoder {
     file: String,
-    flag_session: Option<String>,
-    filename_session: Option<String>,
+    flag_session: Option<Arc<str>>,
+    filename_session: Option<Arc<str>>,
     container: Option<&'static str>,
     format: Option<&'static str>,
     sessions: Vec<Session>,
-    by_id: HashMap<String, usize>,
+    by_id: HashMap<Arc<str>, usize>,
     windows: HashMap<String, Arc<str>>,
     rejects: Vec<Reject>,
     records: u64,
@@ -116,7 +116,7 @@ struct CaptureProps<'a> {
 
 /// Which session an envelope's events belong to.
 struct Target {
-    session: Option<(String, SessionIdSource)>,
+    session: Option<(Arc<str>, SessionIdSource)>,
     window: Option<Arc<str>>,
     meta: SessionMeta,
 }
@@ -145,8 +145,8 @@ impl Decoder {
     pub fn new(file: &str, opts: &DecodeOptions) -> Self {
         Decoder {
             file: file.to_string(),
-            flag_session: opts.session_id.clone(),
-            filename_session: session_id_from_file_name(file),
+            flag_session: opts.session_id.as_deref().map(Arc::from),
+            filename_session: session_id_from_file_name(file).map(Arc::from),
             container: None,
             format: None,
             sessions: Vec::new(),
@@ -203,6 +203,9 @@ impl Decoder {
     }
 
     fn array_record(&mut self, loc: Loc, text: &str) {
+        if self.blob_v2_line(loc, text) {
+            return;
+        }
         let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => return self.reject(loc, format!("invalid JSON: {e}"), text.as_bytes()),
@@ -286,6 +289,39 @@ impl Decoder {
         )
     }
 
+    /// The common case, a blob_v2 line `["<windowId>", {event}]`, read in one pass. Returns false
+    /// (nothing done) when the line is anything else or does not parse: the general path then
+    /// reads it and words any reject.
+    fn blob_v2_line(&mut self, loc: Loc, text: &str) -> bool {
+        let Ok((w, p)) = serde_json::from_str::<(&RawValue, Probe<'_>)>(text) else {
+            return false;
+        };
+        if !matches!(first_byte(w), b'"' | b'-' | b'0'..=b'9' | b'n') {
+            return false;
+        }
+        // The event must be an object (a struct also deserializes from an array): find its text.
+        let after_w = w.get().as_ptr() as usize - text.as_ptr() as usize + w.get().len();
+        let rest = text[after_w..].trim_start();
+        let Some(rest) = rest.strip_prefix(',') else {
+            return false;
+        };
+        let event = rest.trim_start();
+        if !event.starts_with('{') {
+            return false;
+        }
+        let event = event.trim_end();
+        let event = event.strip_suffix(']').unwrap_or(event).trim_end();
+        self.note_format("blob-v2-jsonl");
+        let window = self.window(w);
+        let target = Target {
+            session: None,
+            window,
+            meta: SessionMeta::default(),
+        };
+        self.event_probe(&target, loc, None, &p, event.as_bytes());
+        true
+    }
+
     fn export(&mut self, loc: Loc, version: &RawValue, data: &RawValue, text: &str) {
         let version: Cow<'_, str> =
             serde_json::from_str(version.get()).unwrap_or(Cow::Borrowed(""));
@@ -308,7 +344,7 @@ impl Decoder {
         }
         let session =
             d.id.filter(|id| !id.is_empty())
-                .map(|id| (id.into_owned(), SessionIdSource::Data));
+                .map(|id| (Arc::from(id.as_ref()), SessionIdSource::Data));
         match version.as_ref() {
             "2023-04-28" => {
                 self.note_format("export-2023-04-28");
@@ -409,7 +445,7 @@ impl Decoder {
             .session_id
             .as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| (s.to_string(), SessionIdSource::Data));
+            .map(|s| (Arc::from(s), SessionIdSource::Data));
         let window = props
             .window_id
             .and_then(|w| self.window(w))
@@ -501,7 +537,7 @@ impl Decoder {
             .push(Reject::new(&self.file, loc.line, session, reason, record));
     }
 
-    fn resolve(&self, target: &Target) -> Option<(String, SessionIdSource)> {
+    fn resolve(&self, target: &Target) -> Option<(Arc<str>, SessionIdSource)> {
         target
             .session
             .clone()
@@ -526,7 +562,7 @@ impl Decoder {
         record: &[u8],
     ) {
         let session = self.resolve(target);
-        let sid = session.as_ref().map(|(s, _)| s.as_str());
+        let sid = session.as_ref().map(|(s, _)| &**s);
         let Some(ty) = p.ty else {
             return self.push_reject(loc, index, sid, "event has no `type`".into(), record);
         };
@@ -593,7 +629,7 @@ impl Decoder {
                     return self.push_reject(
                         loc,
                         index,
-                        Some(&session_id),
+                        Some(&*session_id),
                         format!("compressed payload: {e}"),
                         record,
                     );
@@ -605,11 +641,11 @@ impl Decoder {
             Some(w) => self.window(w),
             None => target.window.clone(),
         };
-        let idx = match self.by_id.get(&session_id) {
+        let idx = match self.by_id.get(&*session_id) {
             Some(&i) => i,
             None => {
                 self.sessions.push(Session {
-                    session_id: session_id.clone(),
+                    session_id: session_id.to_string(),
                     id_source,
                     source_files: vec![self.file.clone()],
                     source_format: String::new(),

@@ -5,6 +5,7 @@
 //! exactly the schemas in [`crate::schema`]. PostHog's per-session counters (FORMATS.md §6) are
 //! computed in [`metrics`] while the events stream past.
 
+pub mod dom;
 pub mod events;
 pub mod metrics;
 pub mod network;

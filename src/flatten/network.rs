@@ -1,6 +1,8 @@
 //! The `network_requests` table: one row per request captured by posthog-js's `rrweb/network@1`
 //! plugin (PerformanceEntry JSON plus method, status, headers and bodies).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -43,22 +45,49 @@ const OWN_COLUMNS: &[&str] = &[
     "serverTiming",
 ];
 
+/// One request as it comes: keys in sorted order (as a `serde_json::Map` keeps them), values
+/// unparsed until a column asks for them.
+type Request<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
 #[derive(Deserialize)]
-struct Payload {
-    #[serde(default)]
-    requests: Vec<Map<String, Value>>,
+struct Payload<'a> {
+    #[serde(borrow, default)]
+    requests: Vec<Request<'a>>,
 }
 
-fn num(m: &Map<String, Value>, k: &str) -> Option<f64> {
-    m.get(k).and_then(Value::as_f64)
+fn is_number(v: &RawValue) -> bool {
+    matches!(v.get().as_bytes().first(), Some(b'-' | b'0'..=b'9'))
 }
 
-fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
-    m.get(k).and_then(Value::as_str).map(str::to_string)
+fn num(m: &Request<'_>, k: &str) -> Option<f64> {
+    m.get(k)
+        .filter(|v| is_number(v))
+        .and_then(|v| serde_json::from_str::<f64>(v.get()).ok())
 }
 
-fn json(m: &Map<String, Value>, k: &str) -> Option<String> {
-    m.get(k).filter(|v| !v.is_null()).map(|v| v.to_string())
+fn text<'a>(m: &Request<'a>, k: &str) -> Option<Cow<'a, str>> {
+    m.get(k)
+        .filter(|v| v.get().starts_with('"'))
+        .and_then(|v| serde_json::from_str::<Cow<'a, str>>(v.get()).ok())
+}
+
+fn value(v: &RawValue) -> Value {
+    serde_json::from_str(v.get()).unwrap_or(Value::Null)
+}
+
+/// A value re-serialized as serde_json writes a `Value` (compact, object keys sorted).
+fn json(m: &Request<'_>, k: &str) -> Option<String> {
+    m.get(k)
+        .filter(|v| v.get() != "null")
+        .map(|v| value(v).to_string())
+}
+
+fn to_value(r: &Request<'_>) -> Value {
+    Value::Object(
+        r.iter()
+            .map(|(k, v)| (k.to_string(), value(v)))
+            .collect::<Map<String, Value>>(),
+    )
 }
 
 /// Builder of the `network_requests` table.
@@ -142,11 +171,11 @@ impl NetworkBuilder {
             return 0;
         };
         // serverTiming entries belong to the request before them.
-        let mut rows: Vec<(Map<String, Value>, Vec<Value>)> = Vec::new();
+        let mut rows: Vec<(Request<'_>, Vec<Value>)> = Vec::new();
         for r in p.requests {
-            if r.get("entryType").and_then(Value::as_str) == Some("serverTiming") {
+            if text(&r, "entryType").as_deref() == Some("serverTiming") {
                 if let Some(last) = rows.last_mut() {
-                    last.1.push(Value::Object(r));
+                    last.1.push(to_value(&r));
                     continue;
                 }
             }
@@ -191,16 +220,29 @@ impl NetworkBuilder {
             self.response_status
                 .append_option(num(&r, "responseStatus").map(|v| v as i32));
             self.is_initial
-                .append_option(r.get("isInitial").and_then(Value::as_bool));
-            let timings: Map<String, Value> = r
-                .iter()
-                .filter(|(k, v)| v.is_number() && !OWN_COLUMNS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+                .append_option(r.get("isInitial").and_then(|v| match v.get() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => None,
+                }));
+            // the numeric fields without a column, as a JSON object (sorted keys)
+            let mut timings = String::new();
+            for (k, v) in r.iter() {
+                if !is_number(v) || OWN_COLUMNS.contains(&k.as_ref()) {
+                    continue;
+                }
+                timings.push(if timings.is_empty() { '{' } else { ',' });
+                timings.push_str(&Value::String(k.to_string()).to_string());
+                timings.push(':');
+                timings.push_str(&value(v).to_string());
+            }
+            if !timings.is_empty() {
+                timings.push('}');
+            }
             self.timings
-                .append_option((!timings.is_empty()).then(|| Value::Object(timings).to_string()));
-            let mut st = match r.get("serverTiming") {
-                Some(Value::Array(a)) => a.clone(),
+                .append_option((!timings.is_empty()).then_some(timings.as_str()));
+            let mut st = match r.get("serverTiming").map(|v| value(v)) {
+                Some(Value::Array(a)) => a,
                 _ => Vec::new(),
             };
             st.extend(server_timing);

@@ -2,7 +2,10 @@
 //!
 //! [`lake_context`] registers every table of a lake as a listing table with its published schema
 //! (never inferred) and the `date` hive partition column, so filters on `date` prune whole
-//! directories. Works the same for local and object-store lakes.
+//! directories. Works the same for local and object-store lakes. [`library`] holds the queries of
+//! `queries/*.sql` and their parameters.
+
+pub mod library;
 
 use std::sync::Arc;
 
@@ -55,6 +58,35 @@ pub async fn lake_context(lake: &Lake) -> Result<SessionContext> {
         ctx.register_table(t.name(), Arc::new(ListingTable::try_new(config)?))?;
     }
     Ok(ctx)
+}
+
+/// Every file the physical plan of `sql` would read, as object-store paths: shows which
+/// partitions a query's filters pruned.
+pub async fn files_scanned(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    use datafusion::physical_plan::ExecutionPlan;
+
+    fn walk(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<String>) {
+        if let Some(exec) = plan.downcast_ref::<DataSourceExec>()
+            && let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>()
+        {
+            for group in &config.file_groups {
+                for file in group.files() {
+                    out.push(file.object_meta.location.to_string());
+                }
+            }
+        }
+        for child in plan.children() {
+            walk(child, out);
+        }
+    }
+    let plan = ctx.sql(sql).await?.create_physical_plan().await?;
+    let mut out = Vec::new();
+    walk(&plan, &mut out);
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Runs one SQL statement and collects the result.

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::flatten::TableBatches;
 use crate::schema::{TABLES, Table};
 use crate::sink::partition::{Partitioning, file_path, partition_dir};
-use crate::sink::store::Lake;
+use crate::sink::store::{Created, Lake};
 use crate::sink::writer::encode;
 
 const JOURNAL_DIR: &str = "_replaylake/journal";
@@ -206,14 +206,13 @@ impl LakeWriter {
         }
     }
 
+    /// Writes a file: a single PUT, or a multipart upload for large files (see
+    /// [`crate::sink::store::put_object`]); either way the file is visible only once complete.
     fn put(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
-        let p = self.lake.path(rel);
-        let store = self.store();
+        let lake = self.lake.clone();
         let len = data.len() as u64;
-        let payload = PutPayload::from(Bytes::from(data));
-        self.rt
-            .block_on(async move { store.put(&p, payload).await })
-            .map_err(|e| Error::store(rel, e))?;
+        let data = Bytes::from(data);
+        self.rt.block_on(async move { lake.put(rel, data).await })?;
         self.stats.files_written += 1;
         self.stats.bytes_written += len;
         Ok(())
@@ -232,14 +231,42 @@ impl LakeWriter {
         }
     }
 
+    /// Writes a part's journal. A new (uncommitted) journal is written create-only where the store
+    /// supports it: after recovery no journal exists, so one that does belongs to another writer
+    /// committing the same part, which is refused (one writer per lake), unless it is byte for
+    /// byte ours (a retried request that had in fact succeeded: already done). Marking it
+    /// committed overwrites it. Stores without create-only writes fall back to a plain put.
     fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
-        let body = serde_json::to_vec_pretty(j).expect("journal serializes");
-        let p = self.lake.path(&format!("{JOURNAL_DIR}/{stem}.json"));
-        let store = self.store();
-        self.rt
-            .block_on(async move { store.put(&p, PutPayload::from(body)).await })
-            .map_err(|e| Error::store(format!("{JOURNAL_DIR}/{stem}.json"), e))?;
-        Ok(())
+        let rel = format!("{JOURNAL_DIR}/{stem}.json");
+        let body = Bytes::from(serde_json::to_vec_pretty(j).map_err(|e| Error::State {
+            location: rel.clone(),
+            message: format!("cannot serialize journal: {e}"),
+        })?);
+        let lake = self.lake.clone();
+        if j.committed {
+            let p = lake.path(&rel);
+            return self
+                .rt
+                .block_on(async move { lake.store.put(&p, PutPayload::from(body)).await })
+                .map(|_| ())
+                .map_err(|e| Error::store(rel, e));
+        }
+        let (created, body) = self.rt.block_on(async {
+            let r = lake.put_if_absent(&rel, body.clone()).await;
+            (r, body)
+        });
+        match created? {
+            Created::Created | Created::Overwrote => Ok(()),
+            Created::AlreadyExists => match self.get(&rel)? {
+                Some(existing) if existing == body => Ok(()),
+                _ => Err(Error::State {
+                    location: rel,
+                    message: "another writer is committing the same part in this lake \
+                              (only one writer per lake at a time)"
+                        .into(),
+                }),
+            },
+        }
     }
 
     fn drop_journal(&mut self, stem: &str) -> Result<()> {
@@ -627,6 +654,21 @@ impl LakeWriter {
         self.stats.bytes_written -= len;
         self.stats.rejects_files.push(rel.clone());
         Ok(Some(rel))
+    }
+
+    /// Writes what is buffered now and rewrites parts that lost sessions, without ending the run:
+    /// afterwards every session added so far is in the lake (used by `pull` before it records
+    /// sessions as done in its checkpoint).
+    pub fn flush(&mut self) -> Result<()> {
+        let dirs: Vec<String> = self.buffers.keys().cloned().collect();
+        for d in dirs {
+            self.flush_dir(&d)?;
+        }
+        let removals = std::mem::take(&mut self.removals);
+        for ((dir, stem), sessions) in removals {
+            self.rewrite_part(&dir, &stem, &sessions)?;
+        }
+        Ok(())
     }
 
     /// Writes what is buffered, rewrites parts that lost sessions, and records the run.

@@ -147,6 +147,11 @@ const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(io_err(path))?;
+    // a small file needs no 1 MiB buffer (inputs are often many files of ~100 KB)
+    let capacity = file
+        .metadata()
+        .map(|m| (m.len() as usize).saturating_add(1).clamp(8 << 10, 1 << 20))
+        .unwrap_or(1 << 20);
     let mut hashing = Hashing {
         inner: file,
         hash: Xxh3::new(),
@@ -154,7 +159,7 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
     };
     let mut dec = Decoder::new(&name, opts);
     {
-        let reader = BufReader::with_capacity(1 << 20, &mut hashing);
+        let reader = BufReader::with_capacity(capacity, &mut hashing);
         let mut containers = Vec::new();
         let res = read_stream(Box::new(reader), &mut dec, &mut containers);
         if let Err(e) = res {

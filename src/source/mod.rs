@@ -2,5 +2,6 @@
 //! a later addition (see the pull issue).
 
 pub mod file;
+pub mod posthog;
 
 pub use file::{Decoded, InputFile, decode_bytes, decode_file, expand_inputs};

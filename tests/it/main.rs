@@ -5,4 +5,8 @@ mod common;
 mod convert;
 mod crash;
 mod duckdb;
+mod pull;
+mod pull_server;
+mod query;
 mod schemas;
+mod stores;

@@ -1,0 +1,95 @@
+//! Throughput of the convert pipeline's stages on the bundled real recordings
+//! (tests/data/realclient: posthog-js blob_v2 with cv 2024-10 compressed payloads).
+//!
+//! - `decode`: bytes to sessions ([`replaylake::source::decode_bytes`]);
+//! - `decode_order_flatten`: the same, then order and flatten ([`replaylake::convert::flatten_session`]),
+//!   i.e. what one convert worker does per file;
+//! - `parquet_encode`: one table's part file ([`replaylake::sink::writer::encode`]), measured in
+//!   Arrow bytes of the table.
+//!
+//! Run with `cargo bench --bench convert`; the end-to-end figure (MB/s, peak RSS, beside DuckDB)
+//! comes from `scripts/bench.sh`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use replaylake::convert::flatten_session;
+use replaylake::decode::DecodeOptions;
+use replaylake::schema::TABLES;
+use replaylake::sink::writer::encode;
+use replaylake::source::decode_bytes;
+
+fn inputs() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/realclient");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/data/realclient")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".blob.jsonl"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("readable fixture");
+            (p.display().to_string(), bytes)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let inputs = inputs();
+    let total: u64 = inputs.iter().map(|(_, b)| b.len() as u64).sum();
+    let opts = DecodeOptions::default();
+
+    let mut g = c.benchmark_group("blob_v2");
+    g.throughput(Throughput::Bytes(total));
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for (name, bytes) in &inputs {
+                black_box(decode_bytes(name, bytes, &opts));
+            }
+        })
+    });
+    g.bench_function("decode_order_flatten", |b| {
+        b.iter(|| {
+            for (name, bytes) in &inputs {
+                let d = decode_bytes(name, bytes, &opts);
+                for s in d.sessions {
+                    black_box(flatten_session(s.finish(), 0).expect("flattens"));
+                }
+            }
+        })
+    });
+    g.finish();
+
+    // One part holding every bundled session, as the lake writer would encode it.
+    let mut flat = Vec::new();
+    for (name, bytes) in &inputs {
+        for s in decode_bytes(name, bytes, &opts).sessions {
+            flat.extend(flatten_session(s.finish(), 0).expect("flattens"));
+        }
+    }
+    flat.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    let mut g = c.benchmark_group("parquet_encode");
+    for t in TABLES {
+        let batches: Vec<_> = flat.iter().map(|s| s.batches.get(t).clone()).collect();
+        let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_with_input(
+            BenchmarkId::from_parameter(t.name()),
+            &batches,
+            |b, batches| {
+                b.iter(|| black_box(encode(t, batches, flat.len(), "bench").expect("encodes")))
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,386 @@
+//! `replaylake pull --host URL --project ID --dest URL`: recordings from the PostHog API.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{exit, human_bytes, parse_key_value};
+use crate::error::{Error, Result};
+use crate::pull::{PullOptions, PullProgress, PullSummary, pull};
+use crate::sink::{Lake, Partitioning, SinkOptions};
+use crate::source::posthog::{ApiKey, BodyFormat, Rate, Tier, parse_rates};
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// PostHog host: https://us.posthog.com, https://eu.posthog.com or your self-hosted URL.
+    #[arg(long, env = "POSTHOG_HOST", default_value = "https://us.posthog.com")]
+    pub host: String,
+    /// Project (environment) id, as in /project/<ID>/ of PostHog's URLs.
+    #[arg(long, env = "POSTHOG_PROJECT_ID")]
+    pub project: String,
+    /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
+    #[arg(long, short = 'd', default_value = "./lake", env = "REPLAYLAKE_DEST")]
+    pub dest: String,
+    /// Personal API key (scope session_recording:read). Read from the environment only; never
+    /// printed, logged or stored.
+    #[arg(long = "api-key", env = "POSTHOG_API_KEY", hide = true, hide_env_values = true, value_parser = parse_api_key)]
+    pub api_key: Option<ApiKey>,
+    /// Read the personal API key from this file instead of POSTHOG_API_KEY.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Recordings that started at or after this time: RFC 3339, YYYY-MM-DD, or relative (-7d,
+    /// -12h). Default: where the last pull stopped (its checkpoint), else 30 days before --until.
+    #[arg(long, value_parser = parse_when)]
+    pub since: Option<DateTime<Utc>>,
+    /// Recordings that started at or before this time. Default: now minus --lag.
+    #[arg(long, value_parser = parse_when)]
+    pub until: Option<DateTime<Utc>>,
+    /// How old a recording must be before it is pulled (PostHog only promises recordings are
+    /// immutable after 24 h), e.g. 24h, 90m, 0s.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub lag: Duration,
+    /// Ignore the checkpoint and start over (sessions already in the lake with the same content
+    /// are still not written twice).
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// List what would be fetched, and how many API calls and how long it takes at the rate
+    /// limit; fetch and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also keep every body as received under <dest>/_raw/<session_id>/, so the lake can be
+    /// rebuilt without PostHog: replaylake convert <dest>/_raw --dest ...
+    #[arg(long)]
+    pub keep_raw: bool,
+    /// Your PostHog plan's replay API rate limit.
+    #[arg(long, value_enum, default_value = "free")]
+    pub tier: Tier,
+    /// Explicit rate limits instead of --tier, e.g. 60/min,300/h (also 10/5s).
+    #[arg(long, value_parser = parse_rate_list)]
+    pub rate_limit: Option<RateList>,
+    /// Recordings fetched at once (all share the rate limit).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
+    /// Only sessions whose id hashes to I modulo N (I/N, 0-based): split a backfill across
+    /// machines with no coordination and no overlap. Each shard keeps its own checkpoint.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(u32, u32)>,
+    /// Blob bodies PostHog sends: plain JSONL (default) or its length-prefixed snappy blocks
+    /// (decompress=false, smaller on the wire).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub body: BodyFormat,
+    /// Recordings per list page.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub page_size: u32,
+    /// Timeout of one HTTP request (connect, headers and body), e.g. 300s, 5m.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Retries of a failed request (5xx, 429, resets, timeouts, cut-off bodies) before the run stops.
+    #[arg(long, default_value_t = 10)]
+    pub max_retries: u32,
+    /// Recordings written to the lake between two checkpoints (smaller: less refetched after a
+    /// kill, more small files).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: u64,
+    /// How long before the checkpoint's watermark landed sessions are remembered (a rerun over
+    /// a window older than that fetches again; the lake still skips unchanged sessions).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub state_retention: Duration,
+    /// One file per recording and table (date=…/session_id=…), as convert --partition-by date,session.
+    #[arg(long)]
+    pub partition_by_session: bool,
+    /// Memory for buffered rows before a part is written, in MiB.
+    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..))]
+    pub buffer_mb: u64,
+    /// object_store option for the destination, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
+    #[arg(long = "storage-option", value_parser = parse_key_value)]
+    pub storage_options: Vec<(String, String)>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The value of `--rate-limit`.
+#[derive(Debug, Clone)]
+pub struct RateList(pub Vec<Rate>);
+
+fn parse_rate_list(s: &str) -> std::result::Result<RateList, String> {
+    parse_rates(s).map(RateList)
+}
+
+fn parse_api_key(s: &str) -> std::result::Result<ApiKey, String> {
+    ApiKey::new(s).ok_or_else(|| "POSTHOG_API_KEY is empty".to_string())
+}
+
+/// `I/N` with I < N.
+pub fn parse_shard(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("expected I/N (e.g. 0/4), got {s:?}"))?;
+    let i: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard index in {s:?}"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad shard count in {s:?}"))?;
+    if n == 0 || i >= n {
+        return Err(format!(
+            "shard index must be below the count (0..{n}), got {s:?}"
+        ));
+    }
+    Ok((i, n))
+}
+
+/// `90s`, `5m`, `24h`, `2d`, `0`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (e.g. 24h, 90m, 30s)"))?;
+    let mult = match unit.trim() {
+        "" | "s" | "sec" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        u => {
+            return Err(format!(
+                "unknown duration unit {u:?} in {s:?} (ms, s, m, h, d)"
+            ));
+        }
+    };
+    let secs = n * mult;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("bad duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// RFC 3339, `YYYY-MM-DD` (midnight UTC), or `-7d` / `-12h` (relative to now).
+pub fn parse_when(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if let Some(rel) = t.strip_prefix('-') {
+        let d = parse_duration(rel)?;
+        let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+        return Ok(Utc::now() - d);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        if let Some(dt) = d.and_hms_opt(0, 0, 0) {
+            return Ok(dt.and_utc());
+        }
+    }
+    Err(format!(
+        "bad time {s:?}: use RFC 3339 (2026-01-31T00:00:00Z), YYYY-MM-DD or -7d"
+    ))
+}
+
+fn api_key(args: &PullArgs) -> Result<ApiKey> {
+    if let Some(p) = &args.api_key_file {
+        let text = std::fs::read_to_string(p).map_err(|e| Error::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        return ApiKey::new(text)
+            .ok_or_else(|| Error::Usage(format!("the API key file {} is empty", p.display())));
+    }
+    args.api_key.clone().ok_or_else(|| {
+        Error::Usage(
+            "no PostHog API key: set POSTHOG_API_KEY (a personal API key with the \
+             session_recording:read scope) or pass --api-key-file"
+                .into(),
+        )
+    })
+}
+
+pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
+    let key = api_key(args)?;
+    let lake = Lake::open(&args.dest, &args.storage_options)?;
+    let mut opts = PullOptions::new(&args.host, &args.project, key);
+    opts.since = args.since;
+    opts.until = args.until;
+    opts.lag = args.lag;
+    opts.full_refresh = args.full_refresh;
+    opts.dry_run = args.dry_run;
+    opts.keep_raw = args.keep_raw;
+    opts.rates = args
+        .rate_limit
+        .clone()
+        .map(|r| r.0)
+        .unwrap_or_else(|| args.tier.rates());
+    opts.concurrency = args.concurrency as usize;
+    opts.page_size = args.page_size;
+    opts.shard = args.shard;
+    opts.body = args.body;
+    opts.request_timeout = args.timeout;
+    opts.retry.max_retries = args.max_retries;
+    opts.checkpoint_every = args.checkpoint_every as usize;
+    opts.state_retention = args.state_retention;
+    opts.sink = SinkOptions {
+        partitioning: if args.partition_by_session {
+            Partitioning::DateSession
+        } else {
+            Partitioning::Date
+        },
+        buffer_bytes: (args.buffer_mb as usize) << 20,
+    };
+
+    let progress = Arc::new(PullProgress::default());
+    let bar = if !quiet && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{spinner} pulling {elapsed_precise} {msg}")
+                .expect("valid template"),
+        );
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let bar = bar.clone();
+        let p = progress.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                bar.set_message(format!(
+                    "recordings {}/{} (listed {}, skipped {}) · blobs {} · {} · {} calls · waiting on rate limit {:.0}s",
+                    p.done.load(Ordering::Relaxed),
+                    p.to_fetch.load(Ordering::Relaxed),
+                    p.listed.load(Ordering::Relaxed),
+                    p.skipped.load(Ordering::Relaxed),
+                    p.blobs.load(Ordering::Relaxed),
+                    human_bytes(p.http.bytes.load(Ordering::Relaxed)),
+                    p.http.requests.load(Ordering::Relaxed),
+                    p.http.wait_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                ));
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    let result = pull(&opts, lake, rt, progress);
+    stop.store(true, Ordering::Relaxed);
+    let _ = ticker.join();
+    bar.finish_and_clear();
+    let summary = result?;
+    print_summary(&summary, &args.dest, args.json);
+    Ok(if summary.has_rejects() {
+        exit::REJECTED
+    } else if summary.has_skipped() {
+        exit::SKIPPED
+    } else {
+        exit::OK
+    })
+}
+
+fn human_secs(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0}s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+pub fn print_summary(s: &PullSummary, dest: &str, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(s).expect("summary serializes")
+        );
+        return;
+    }
+    let shard = s
+        .shard
+        .as_deref()
+        .map(|x| format!(", shard {x}"))
+        .unwrap_or_default();
+    if s.dry_run {
+        let n = s.listed - s.not_in_shard - s.already_done;
+        println!(
+            "dry run: recordings that started {} .. {}{shard}: {} listed, {} to fetch, {} already pulled, {} in other shards",
+            s.since, s.until, s.listed, n, s.already_done, s.not_in_shard
+        );
+        println!(
+            "  would make at least {} API calls (sources + blobs, one call per 20 blob keys) after the {} list calls made",
+            s.estimated_calls.unwrap_or(0),
+            s.api_calls
+        );
+        println!(
+            "  at the rate limit ({}) that takes at least {}",
+            s.rate_limit,
+            human_secs(s.estimated_seconds.unwrap_or(0.0))
+        );
+        return;
+    }
+    println!(
+        "pulled recordings that started {} .. {}{shard} into {dest} in {}",
+        s.since,
+        s.until,
+        human_secs(s.elapsed_seconds)
+    );
+    println!(
+        "  recordings: {} listed, {} fetched ({} empty), {} already pulled, {} skipped (404/410), {} in other shards",
+        s.listed,
+        s.fetched,
+        s.empty,
+        s.already_done,
+        s.skipped.len(),
+        s.not_in_shard
+    );
+    println!(
+        "  lake: {} sessions written, {} unchanged, {} replaced an older version; events {} ({} duplicates dropped)",
+        s.sink.sessions_written,
+        s.sink.sessions_unchanged,
+        s.sink.sessions_replaced,
+        s.events,
+        s.duplicates_dropped
+    );
+    println!(
+        "  API: {} calls, {} blobs, {}, {} retries, {} rate-limited (429), {} waiting on the rate limit ({})",
+        s.api_calls,
+        s.blobs,
+        human_bytes(s.bytes),
+        s.retries,
+        s.throttled,
+        human_secs(s.rate_wait_seconds),
+        s.rate_limit
+    );
+    if s.raw_files > 0 {
+        println!(
+            "  raw bodies kept: {} files under {}/_raw/",
+            s.raw_files,
+            dest.trim_end_matches('/')
+        );
+    }
+    for k in s.skipped.iter().take(20) {
+        println!("  skipped {} (HTTP {})", k.session_id, k.status);
+    }
+    if s.rejected > 0 {
+        println!("  rejected records: {} — kept in:", s.rejected);
+        for f in &s.sink.rejects_files {
+            println!("    {}/{f}", dest.trim_end_matches('/'));
+        }
+    }
+    println!(
+        "  checkpoint: {}/{} (next run starts at {})",
+        dest.trim_end_matches('/'),
+        s.state_file,
+        s.watermark.as_deref().unwrap_or(&s.since)
+    );
+}

@@ -1,0 +1,502 @@
+//! `replaylake pull` against a PostHog stand-in on 127.0.0.1 (tests/it/pull_server.rs): the real
+//! binary, PostHog's response shapes, rate limits, faults, kills and reruns.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use replaylake::convert::ConvertOptions;
+use serde_json::Value;
+
+use super::common;
+use super::pull_server::{Config, Rec, TestServer, fixture_recordings};
+
+const FAST: &str = "600/min,6000/h";
+// around the fixture recordings (2026-11-24), so that the tests do not depend on today's date
+const SINCE: &str = "2026-11-23T00:00:00Z";
+const UNTIL: &str = "2026-11-25T00:00:00Z";
+
+fn pull_cmd(server: &TestServer, dest: &Path, key: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_replaylake"));
+    c.arg("pull")
+        .args(["--host", &server.url()])
+        .args(["--project", &server.shared.cfg.team])
+        .args(["--dest", &dest.display().to_string()])
+        .args(["--since", SINCE, "--until", UNTIL])
+        .args(extra)
+        .env("POSTHOG_API_KEY", key)
+        .env_remove("RUST_LOG")
+        .env_remove("REPLAYLAKE_DEST")
+        .env_remove("POSTHOG_HOST")
+        .env_remove("POSTHOG_PROJECT_ID");
+    c
+}
+
+/// Runs a pull with --json; returns the output and the parsed summary (Null when it failed).
+fn pull(server: &TestServer, dest: &Path, extra: &[&str]) -> (Output, Value) {
+    let key = server.shared.cfg.key.clone();
+    let mut args = vec!["--json"];
+    if !extra.iter().any(|a| *a == "--rate-limit" || *a == "--tier") {
+        args.extend(["--rate-limit", FAST]);
+    }
+    args.extend(extra);
+    let out = pull_cmd(server, dest, &key, &args).output().unwrap();
+    let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, summary)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The recordings as a lake built by `convert` of the same blob files would hold them.
+fn reference_lake(recs: &[Rec], tmp: &Path) -> PathBuf {
+    let inputs = tmp.join("ref-inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    for r in recs {
+        std::fs::write(
+            inputs.join(format!("{}.blob.jsonl", r.id)),
+            r.blocks.concat(),
+        )
+        .unwrap();
+    }
+    let dest = tmp.join("ref-lake");
+    common::convert(&[&inputs], &dest, &ConvertOptions::default());
+    dest
+}
+
+fn table(dest: &Path, q: &str) -> String {
+    pretty_format_batches(&common::sql(dest, q))
+        .unwrap()
+        .to_string()
+}
+
+/// What must be equal between two lakes: each session's checksum and its rows per table.
+fn fingerprint(dest: &Path) -> String {
+    [
+        table(
+            dest,
+            "SELECT session_id, checksum FROM recordings ORDER BY session_id",
+        ),
+        table(
+            dest,
+            "SELECT session_id, count(*) AS n FROM events GROUP BY session_id ORDER BY session_id",
+        ),
+        table(
+            dest,
+            "SELECT count(*) AS rows, count(DISTINCT session_id) AS sessions FROM recordings",
+        ),
+    ]
+    .join("\n")
+}
+
+fn no_duplicates(dest: &Path) {
+    assert_eq!(
+        common::sql_i64(dest, "SELECT count(*) FROM recordings"),
+        common::sql_i64(dest, "SELECT count(DISTINCT session_id) FROM recordings"),
+        "a session is in the lake twice"
+    );
+    assert_eq!(
+        common::sql_i64(dest, "SELECT count(*) FROM events"),
+        common::sql_i64(
+            dest,
+            "SELECT count(*) FROM (SELECT DISTINCT session_id, seq FROM events)"
+        ),
+        "events are in the lake twice"
+    );
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    common::tree(dir)
+        .into_iter()
+        .map(|(p, _)| dir.join(p))
+        .collect()
+}
+
+#[test]
+fn pull_equals_convert_of_the_same_recordings_and_reruns_fetch_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    assert!(
+        recs.iter().any(|r| r.blocks.len() > 20),
+        "some recording needs two key ranges"
+    );
+    let server = TestServer::start(
+        Config {
+            environments: false, // an older PostHog: the legacy /api/projects/ path
+            ..Default::default()
+        },
+        recs.clone(),
+    );
+    let dest = tmp.path().join("lake");
+    let started = Instant::now();
+    let (out, s) = pull(&server, &dest, &["--keep-raw", "--page-size", "2", "-vvv"]);
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s["fetched"], 6, "{s}");
+    assert_eq!(s["sink"]["sessions_written"], 6);
+    assert_eq!(s["throttled"], 0);
+    eprintln!(
+        "pull of 6 recordings: {took:?}, {} API calls, {} bytes",
+        s["api_calls"], s["bytes"]
+    );
+
+    let reference = reference_lake(&recs, tmp.path());
+    assert_eq!(fingerprint(&dest), fingerprint(&reference));
+    no_duplicates(&dest);
+    // the list's metadata sits beside what replaylake computed
+    let meta = table(
+        &dest,
+        "SELECT session_id, distinct_id, posthog_metadata LIKE '%shop.realclient.test%' AS url, \
+         person IS NOT NULL AS has_person FROM recordings ORDER BY session_id",
+    );
+    assert!(meta.contains("user-0"), "{meta}");
+    assert!(!meta.contains("| false"), "{meta}");
+
+    // the raw bodies rebuild the same lake without PostHog
+    let raw = dest.join("_raw");
+    let rebuilt = tmp.path().join("rebuilt");
+    let o = common::bin(&[
+        "convert",
+        &raw.display().to_string(),
+        "--dest",
+        &rebuilt.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fingerprint(&rebuilt), fingerprint(&reference));
+
+    // a rerun fetches nothing: one list call per page
+    let calls_before = server.count(|c| &c.requests);
+    let blobs_before = server.count(|c| &c.blob_ok);
+    let (out, s) = pull(&server, &dest, &["--page-size", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s["fetched"], 0, "{s}");
+    assert_eq!(s["already_done"], 6);
+    assert_eq!(server.count(|c| &c.blob_ok), blobs_before);
+    assert_eq!(
+        server.count(|c| &c.requests) - calls_before,
+        4,
+        "a 404 on /api/environments/, then three list pages on /api/projects/"
+    );
+    assert_eq!(fingerprint(&dest), fingerprint(&reference));
+}
+
+#[test]
+fn faults_lts_snappy_cursor_and_deleted_recordings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut recs = fixture_recordings(7);
+    recs[2].lts = true;
+    let deleted = recs[4].id.clone();
+    let server = TestServer::start(
+        Config {
+            cursor: true,
+            ..Default::default()
+        },
+        recs.clone(),
+    );
+    server
+        .shared
+        .deleted
+        .lock()
+        .unwrap()
+        .insert(deleted.clone());
+    {
+        let mut f = server.faults();
+        f.fail_5xx = 2;
+        f.cut = 2;
+        f.slow = 1;
+        f.slow_ms = 2500;
+    }
+    let dest = tmp.path().join("lake");
+    let (out, s) = pull(
+        &server,
+        &dest,
+        &[
+            "--body",
+            "snappy",
+            "--timeout",
+            "1s",
+            "--page-size",
+            "4",
+            "--keep-raw",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "exit 4: skipped; {}",
+        stderr(&out)
+    );
+    assert_eq!(s["fetched"], 5, "{s}");
+    assert_eq!(s["skipped"][0]["session_id"], deleted.as_str());
+    assert_eq!(s["skipped"][0]["status"], 410);
+    assert!(
+        s["retries"].as_u64().unwrap() >= 5,
+        "2×5xx, 2 cut, 1 slow: {s}"
+    );
+    assert_eq!(server.count(|c| &c.faults_injected), 5);
+    let kept: Vec<_> = files_under(&dest.join("_raw"));
+    assert!(kept.iter().any(|p| p.extension().unwrap() == "snappy"));
+
+    let live: Vec<Rec> = recs.iter().filter(|r| r.id != deleted).cloned().collect();
+    let reference = reference_lake(&live, tmp.path());
+    assert_eq!(fingerprint(&dest), fingerprint(&reference));
+
+    // the deleted recording is not asked for again
+    let sources_before = server.count(|c| &c.sources_calls);
+    let (out, s) = pull(&server, &dest, &["--body", "snappy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s["fetched"], 0, "{s}");
+    assert_eq!(server.count(|c| &c.sources_calls), sources_before);
+}
+
+#[test]
+fn a_killed_run_resumes_without_refetching_or_duplicating() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    let server = TestServer::start(Config::default(), recs.clone());
+    let dest = tmp.path().join("lake");
+
+    // a full pull elsewhere, to know what a whole run asks for
+    let (out, _) = pull(&server, &tmp.path().join("whole"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole_blob_calls = server.count(|c| &c.blob_ok);
+
+    server.faults().blob_delay_ms = 300;
+    let key = server.shared.cfg.key.clone();
+    let mut child = pull_cmd(
+        &server,
+        &dest,
+        &key,
+        &[
+            "--rate-limit",
+            FAST,
+            "--concurrency",
+            "1",
+            "--checkpoint-every",
+            "1",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.count(|c| &c.blob_ok) < whole_blob_calls + 5 {
+        assert!(Instant::now() < deadline, "the run made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.faults().blob_delay_ms = 0;
+
+    let state_dir = dest.join("_replaylake/state");
+    let states = files_under(&state_dir);
+    assert_eq!(states.len(), 1, "{states:?}");
+    let st: Value = serde_json::from_slice(&std::fs::read(&states[0]).unwrap()).unwrap();
+    let landed = st["done"].as_object().unwrap().len();
+    assert!(landed >= 1, "some sessions were checkpointed: {st}");
+
+    let before = server.count(|c| &c.blob_ok);
+    let (out, s) = pull(&server, &dest, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rerun_blob_calls = server.count(|c| &c.blob_ok) - before;
+    assert_eq!(s["already_done"].as_u64().unwrap() as usize, landed, "{s}");
+    assert!(
+        rerun_blob_calls < whole_blob_calls,
+        "the rerun fetched {rerun_blob_calls} blob ranges, a whole run {whole_blob_calls}"
+    );
+    let reference = reference_lake(&recs, tmp.path());
+    assert_eq!(fingerprint(&dest), fingerprint(&reference));
+    no_duplicates(&dest);
+}
+
+#[test]
+fn the_key_appears_nowhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Config::default(), fixture_recordings(10));
+    let key = server.shared.cfg.key.clone();
+    server.faults().fail_5xx = 1;
+    let dest = tmp.path().join("lake");
+    let out = pull_cmd(
+        &server,
+        &dest,
+        &key,
+        &["--rate-limit", FAST, "--keep-raw", "-vvv"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut everything = String::from_utf8_lossy(&out.stdout).into_owned();
+    everything.push_str(&stderr(&out));
+    assert!(everything.contains("GET"), "-vvv logs requests");
+    assert!(!everything.contains(&key), "the key leaked into the output");
+    assert!(
+        !everything.contains("phx_testkey"),
+        "part of the key leaked"
+    );
+    for f in files_under(&dest) {
+        let b = std::fs::read(&f).unwrap();
+        assert!(
+            !b.windows(key.len()).any(|w| w == key.as_bytes()),
+            "the key is in {}",
+            f.display()
+        );
+    }
+    // a wrong key: exit 1, the error names the path and the status, not the key
+    let wrong = "phx_wrong_0123456789abcdef";
+    let out = pull_cmd(&server, &tmp.path().join("other"), wrong, &["-vvv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains("HTTP 401") && e.contains("/session_recordings/"),
+        "{e}"
+    );
+    assert!(!e.contains(wrong), "{e}");
+    // the key comes from a file too
+    let kf = tmp.path().join("key");
+    std::fs::write(&kf, format!("{key}\n")).unwrap();
+    let out = pull_cmd(
+        &server,
+        &dest,
+        "",
+        &["--api-key-file", &kf.display().to_string()],
+    )
+    .env_remove("POSTHOG_API_KEY")
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&key));
+}
+
+#[test]
+fn the_servers_rate_limit_is_never_exceeded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rates = vec![(6, Duration::from_secs(2)), (40, Duration::from_secs(60))];
+    let server = TestServer::start(
+        Config {
+            rates: rates.clone(),
+            ..Default::default()
+        },
+        fixture_recordings(10),
+    );
+    let started = Instant::now();
+    let (out, s) = pull(
+        &server,
+        &tmp.path().join("a"),
+        &["--rate-limit", "6/2s,40/min", "--concurrency", "4"],
+    );
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s["fetched"], 6, "{s}");
+    let calls = server.count(|c| &c.requests);
+    eprintln!(
+        "{calls} requests at 6/2s took {took:?}; waited {}s on the limiter",
+        s["rate_wait_seconds"]
+    );
+    assert_eq!(
+        server.count(|c| &c.throttled),
+        0,
+        "the server had to send 429s"
+    );
+    assert!(
+        took >= Duration::from_secs(2 * ((calls - 1) / 6)),
+        "{calls} calls in {took:?}"
+    );
+}
+
+#[test]
+fn a_client_above_the_servers_limit_honours_retry_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs: Vec<Rec> = fixture_recordings(10).into_iter().take(3).collect();
+    let server = TestServer::start(
+        Config {
+            rates: vec![(4, Duration::from_secs(1))],
+            ..Default::default()
+        },
+        recs.clone(),
+    );
+    let dest = tmp.path().join("lake");
+    let (out, s) = pull(&server, &dest, &["--concurrency", "4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(server.count(|c| &c.throttled) > 0);
+    assert_eq!(s["throttled"], server.count(|c| &c.throttled));
+    assert_eq!(s["fetched"], 3);
+    assert_eq!(
+        fingerprint(&dest),
+        fingerprint(&reference_lake(&recs, tmp.path()))
+    );
+}
+
+#[test]
+fn a_recording_that_grew_is_fetched_again_and_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = fixture_recordings(10);
+    let mut first = full.clone();
+    let keep = first[0].blocks.len() - 3;
+    first[0].blocks.truncate(keep);
+    let server = TestServer::start(Config::default(), first);
+    let dest = tmp.path().join("lake");
+    let (out, s) = pull(&server, &dest, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s["fetched"], 6);
+    *server.shared.recs.lock().unwrap() = full.clone();
+    let (out, s) = pull(&server, &dest, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s["fetched"], 1, "only the grown recording: {s}");
+    assert_eq!(s["sink"]["sessions_replaced"], 1);
+    assert_eq!(
+        fingerprint(&dest),
+        fingerprint(&reference_lake(&full, tmp.path()))
+    );
+    no_duplicates(&dest);
+}
+
+#[test]
+fn shards_split_a_backfill_without_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    let server = TestServer::start(Config::default(), recs.clone());
+    let dest = tmp.path().join("lake");
+    let mut fetched = 0;
+    for shard in ["0/2", "1/2"] {
+        let (out, s) = pull(&server, &dest, &["--shard", shard]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            s["not_in_shard"].as_u64().unwrap() + s["fetched"].as_u64().unwrap(),
+            6
+        );
+        fetched += s["fetched"].as_u64().unwrap();
+    }
+    assert_eq!(fetched, 6);
+    assert_eq!(files_under(&dest.join("_replaylake/state")).len(), 2);
+    assert_eq!(
+        fingerprint(&dest),
+        fingerprint(&reference_lake(&recs, tmp.path()))
+    );
+}
+
+#[test]
+fn dry_run_estimates_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Config::default(), fixture_recordings(10));
+    let dest = tmp.path().join("lake");
+    let key = server.shared.cfg.key.clone();
+    let out = pull_cmd(&server, &dest, &key, &["--dry-run", "--tier", "free"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("6 to fetch"), "{text}");
+    assert!(text.contains("at least 12 API calls"), "{text}");
+    assert!(text.contains("12/min, 60/h"), "{text}");
+    assert_eq!(server.count(|c| &c.sources_calls), 0);
+    assert!(files_under(&dest).is_empty(), "{:?}", files_under(&dest));
+}
