@@ -476,14 +476,11 @@ impl LakeWriter {
             return Ok(());
         }
         buf.sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
-        let mut h = Xxh3::new();
-        for s in &buf.sessions {
-            h.update(s.session_id.as_bytes());
-            h.update(&[0]);
-            h.update(s.checksum.as_bytes());
-            h.update(&[b'\n']);
-        }
-        let stem = format!("part-{:032x}", h.digest128());
+        let stem = part_stem(
+            buf.sessions
+                .iter()
+                .map(|s| (s.session_id.as_str(), s.checksum.as_str())),
+        );
         let mut files = Vec::new();
         let mut encoded = Vec::new();
         for t in TABLES {
@@ -566,14 +563,11 @@ impl LakeWriter {
             kept.push((t, out));
         }
         remaining.sort();
-        let mut h = Xxh3::new();
-        for (sid, checksum, _) in &remaining {
-            h.update(sid.as_bytes());
-            h.update(&[0]);
-            h.update(checksum.as_bytes());
-            h.update(&[b'\n']);
-        }
-        let new_stem = format!("part-{:032x}", h.digest128());
+        let new_stem = part_stem(
+            remaining
+                .iter()
+                .map(|(sid, checksum, _)| (sid.as_str(), checksum.as_str())),
+        );
         let mut add = Vec::new();
         let mut to_write = Vec::new();
         if !remaining.is_empty() {
@@ -673,14 +667,7 @@ impl LakeWriter {
 
     /// Writes what is buffered, rewrites parts that lost sessions, and records the run.
     pub fn finish(mut self, summary: &impl Serialize) -> Result<SinkStats> {
-        let dirs: Vec<String> = self.buffers.keys().cloned().collect();
-        for d in dirs {
-            self.flush_dir(&d)?;
-        }
-        let removals = std::mem::take(&mut self.removals);
-        for ((dir, stem), sessions) in removals {
-            self.rewrite_part(&dir, &stem, &sessions)?;
-        }
+        self.flush()?;
         let now = chrono::Utc::now();
         let rel = format!(
             "{RUNS_DIR}/{}-{}.json",
@@ -701,6 +688,19 @@ impl LakeWriter {
         self.stats.bytes_written -= len;
         Ok(self.stats)
     }
+}
+
+/// A part's name: a hash of the (session id, checksum) pairs it holds, in session order, so the
+/// same content always lands on the same keys.
+fn part_stem<'a>(sessions: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut h = Xxh3::new();
+    for (sid, checksum) in sessions {
+        h.update(sid.as_bytes());
+        h.update(&[0]);
+        h.update(checksum.as_bytes());
+        h.update(&[b'\n']);
+    }
+    format!("part-{:032x}", h.digest128())
 }
 
 fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {

@@ -20,6 +20,24 @@ fn many_sessions(dir: &Path, n: usize) {
     }
 }
 
+/// The real binary, with small parts so that a run writes many of them.
+fn convert_cli(input: &Path, lake: &Path) {
+    let out = bin(&[
+        "convert",
+        input.to_str().unwrap(),
+        "--dest",
+        lake.to_str().unwrap(),
+        "--buffer-mb",
+        "2",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn counts(lake: &Path) -> (i64, i64, i64) {
     (
         sql_i64(lake, "SELECT count(*) FROM recordings"),
@@ -33,20 +51,7 @@ fn killed_convert_then_rerun_equals_one_clean_run() {
     let input = tempfile::tempdir().unwrap();
     many_sessions(input.path(), 400);
     let clean = tempfile::tempdir().unwrap();
-    let out = bin(&[
-        "convert",
-        input.path().to_str().unwrap(),
-        "--dest",
-        clean.path().to_str().unwrap(),
-        "--buffer-mb",
-        "2",
-        "-q",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    convert_cli(input.path(), clean.path());
     let want = counts(clean.path());
     assert_eq!((want.0, want.1), (400, 400));
 
@@ -90,20 +95,7 @@ fn killed_convert_then_rerun_equals_one_clean_run() {
         if !finished {
             killed_mid_run += 1;
         }
-        let out = bin(&[
-            "convert",
-            input.path().to_str().unwrap(),
-            "--dest",
-            lake.path().to_str().unwrap(),
-            "--buffer-mb",
-            "2",
-            "-q",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        convert_cli(input.path(), lake.path());
         assert_eq!(counts(lake.path()), want, "attempt {attempt}");
         assert!(
             tree(&lake.path().join("_replaylake/journal")).is_empty(),
