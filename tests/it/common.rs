@@ -83,18 +83,22 @@ pub fn bin(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
-/// Every file under `dir`, relative, with its size, sorted.
+/// Every file under `dir`, relative, with its size, sorted. Files that vanish while it looks
+/// (a running writer renames its staging files) are passed over.
 pub fn tree(dir: &Path) -> Vec<(String, u64)> {
     fn walk(base: &Path, d: &Path, out: &mut Vec<(String, u64)>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let e = e.unwrap();
+        let Ok(entries) = std::fs::read_dir(d) else {
+            return;
+        };
+        for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
                 walk(base, &p, out);
             } else {
                 out.push((
                     p.strip_prefix(base).unwrap().display().to_string(),
-                    e.metadata().unwrap().len(),
+                    meta.len(),
                 ));
             }
         }
