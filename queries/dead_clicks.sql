@@ -23,6 +23,9 @@
 -- interactive ones; the other 13 were followed within 2500 ms by DOM mutations that the user's next
 -- clicks caused, which posthog-js counts as life too.
 --
+-- url and target_* name the page and the clicked element (replaylake's DOM mirror); group by them
+-- as dead_clicks_by_element.sql does.
+--
 -- @param mutation_ms 2500  a DOM mutation within this many ms makes the click live (mutation_threshold_ms)
 -- @param scroll_ms 100  a scroll within this many ms makes the click live (scroll_threshold_ms)
 -- @param selection_ms 100  a selection change within this many ms makes the click live (selection_change_threshold_ms)
@@ -33,12 +36,13 @@
 -- @param to_date '9999-12-31'  last partition date (YYYY-MM-DD) to read
 WITH window_events AS (
   SELECT session_id, COALESCE(window_id, '') AS window_key, date, seq, ts_ms, event_type, source,
-         interaction, node_id, x, y
+         interaction, node_id, x, y, url, target_selector, target_tag, target_text
   FROM events
   WHERE date >= ${from_date} AND date <= ${to_date}
 ),
 clicks AS (
-  SELECT session_id, window_key, date, seq, ts_ms, node_id, x, y,
+  SELECT session_id, window_key, date, seq, ts_ms, node_id, x, y, url, target_selector,
+         target_tag, target_text,
          LAG(node_id) OVER w AS previous_node_id,
          LAG(ts_ms) OVER w AS previous_ms
   FROM window_events
@@ -46,7 +50,8 @@ clicks AS (
   WINDOW w AS (PARTITION BY session_id, window_key ORDER BY ts_ms, seq)
 ),
 candidates AS (
-  SELECT session_id, window_key, date, seq, ts_ms, node_id, x, y
+  SELECT session_id, window_key, date, seq, ts_ms, node_id, x, y, url, target_selector,
+         target_tag, target_text
   FROM clicks
   WHERE NOT (previous_node_id IS NOT NULL AND previous_node_id = node_id
              AND ts_ms - previous_ms < ${repeat_ms})
@@ -88,7 +93,11 @@ SELECT c.session_id,
        c.ts_ms,
        c.node_id,
        c.x,
-       c.y
+       c.y,
+       c.url,
+       c.target_selector,
+       c.target_tag,
+       c.target_text
 FROM candidates c
 JOIN window_end e ON e.session_id = c.session_id AND e.window_key = c.window_key
 LEFT JOIN alive a ON a.session_id = c.session_id AND a.window_key = c.window_key AND a.seq = c.seq

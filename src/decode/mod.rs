@@ -187,7 +187,11 @@ impl Session {
             kept.push(e);
         }
         let duplicates_dropped = (before - kept.len()) as u64;
+        // The schema version is hashed too: a lake written by an older schema is rewritten
+        // (replaced, not duplicated) when the same input is converted again.
         let mut h = Xxh3::new();
+        h.update(crate::schema::SCHEMA_VERSION.as_bytes());
+        h.update(&[0xfd]);
         for e in &kept {
             h.update(e.window_id.as_deref().unwrap_or("\u{0}").as_bytes());
             h.update(&[0xff]);

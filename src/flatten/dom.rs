@@ -19,6 +19,9 @@ use serde_json::value::RawValue;
 
 /// Visible text is capped at this many characters.
 pub const MAX_TEXT_CHARS: usize = 200;
+/// Attribute values in [`Target::attributes`] are cut at this many characters (inline styles
+/// and data URLs can be huge).
+pub const MAX_ATTRIBUTE_CHARS: usize = 1024;
 /// At most this many nodes are visited to collect an element's text.
 const MAX_TEXT_NODES: usize = 2_000;
 /// Selector parts at most (a very deep page without ids gets a truncated, still unique-ish path).
@@ -516,7 +519,10 @@ impl Mirror {
         let attributes = serde_json::Value::Object(
             attrs
                 .iter()
-                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+                .map(|(k, v)| {
+                    let v: String = v.chars().take(MAX_ATTRIBUTE_CHARS).collect();
+                    (k.to_string(), serde_json::Value::String(v))
+                })
                 .collect(),
         );
         Some(Target {

@@ -11,6 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::dom::Target;
 use crate::decode::Event;
 use crate::error::Result;
 use crate::schema::Table;
@@ -305,6 +306,14 @@ pub struct EventsBuilder {
     plugin: StringBuilder,
     console_level: StringBuilder,
     console_message: StringBuilder,
+    url: StringBuilder,
+    target_tag: StringBuilder,
+    target_id: StringBuilder,
+    target_classes: StringBuilder,
+    target_selector: StringBuilder,
+    target_text: StringBuilder,
+    target_href: StringBuilder,
+    target_attributes: StringBuilder,
     payload: StringBuilder,
     rows: usize,
 }
@@ -337,6 +346,14 @@ impl Default for EventsBuilder {
             plugin: StringBuilder::new(),
             console_level: StringBuilder::new(),
             console_message: StringBuilder::new(),
+            url: StringBuilder::new(),
+            target_tag: StringBuilder::new(),
+            target_id: StringBuilder::new(),
+            target_classes: StringBuilder::new(),
+            target_selector: StringBuilder::new(),
+            target_text: StringBuilder::new(),
+            target_href: StringBuilder::new(),
+            target_attributes: StringBuilder::new(),
             payload: StringBuilder::new(),
             rows: 0,
         }
@@ -352,7 +369,17 @@ impl EventsBuilder {
         self.rows == 0
     }
 
-    pub fn append(&mut self, session_id: &str, seq: i64, e: &Event, f: &EventFields<'_>) {
+    /// Appends one event; `url` is the page URL at the event and `target` the element an
+    /// interaction's node id resolved to (see [`super::elements`]).
+    pub fn append(
+        &mut self,
+        session_id: &str,
+        seq: i64,
+        e: &Event,
+        f: &EventFields<'_>,
+        url: Option<&str>,
+        target: Option<&Target>,
+    ) {
         self.session_id.append_value(session_id);
         self.window_id.append_option(e.window_id.as_deref());
         self.seq.append_value(seq);
@@ -387,6 +414,15 @@ impl EventsBuilder {
         self.console_level.append_option(f.console_level.as_deref());
         self.console_message
             .append_option(f.console_message.as_deref());
+        self.url.append_option(url);
+        let t = |pick: fn(&Target) -> &Option<String>| target.and_then(|t| pick(t).as_deref());
+        self.target_tag.append_option(t(|t| &t.tag));
+        self.target_id.append_option(t(|t| &t.id));
+        self.target_classes.append_option(t(|t| &t.classes));
+        self.target_selector.append_option(t(|t| &t.selector));
+        self.target_text.append_option(t(|t| &t.text));
+        self.target_href.append_option(t(|t| &t.href));
+        self.target_attributes.append_option(t(|t| &t.attributes));
         self.payload.append_value(&e.data);
         self.rows += 1;
     }
@@ -419,6 +455,14 @@ impl EventsBuilder {
             Arc::new(self.plugin.finish()),
             Arc::new(self.console_level.finish()),
             Arc::new(self.console_message.finish()),
+            Arc::new(self.url.finish()),
+            Arc::new(self.target_tag.finish()),
+            Arc::new(self.target_id.finish()),
+            Arc::new(self.target_classes.finish()),
+            Arc::new(self.target_selector.finish()),
+            Arc::new(self.target_text.finish()),
+            Arc::new(self.target_href.finish()),
+            Arc::new(self.target_attributes.finish()),
             Arc::new(self.payload.finish()),
         ];
         Ok(RecordBatch::try_new(Table::Events.schema(), cols)?)

@@ -3,9 +3,11 @@
 //! [`TableBuilders::append_session`] appends one [`OrderedSession`] to the `events`,
 //! `network_requests` and `recordings` builders; [`TableBuilders::finish`] returns batches of
 //! exactly the schemas in [`crate::schema`]. PostHog's per-session counters (FORMATS.md §6) are
-//! computed in [`metrics`] while the events stream past.
+//! computed in [`metrics`] while the events stream past, and [`elements`] resolves each
+//! interaction's node id to the element through a mirror of the window's DOM ([`dom`]).
 
 pub mod dom;
+pub mod elements;
 pub mod events;
 pub mod metrics;
 pub mod network;
@@ -16,6 +18,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::decode::OrderedSession;
 use crate::error::Result;
 
+pub use elements::Resolver;
 pub use events::{EventFields, EventsBuilder};
 pub use metrics::SessionMetrics;
 pub use network::NetworkBuilder;
@@ -62,10 +65,13 @@ impl TableBuilders {
     /// Appends one session to every table; `converted_at_ms` stamps the recordings row.
     pub fn append_session(&mut self, s: &OrderedSession, converted_at_ms: i64) -> SessionMetrics {
         let mut m = SessionMetrics::new();
+        let mut resolver = Resolver::new();
         for (seq, e) in s.events.iter().enumerate() {
             let f = EventFields::parse(e);
             m.observe(e, &f);
-            self.events.append(&s.session_id, seq as i64, e, &f);
+            let (url, target) = resolver.observe(e, &f);
+            self.events
+                .append(&s.session_id, seq as i64, e, &f, url, target.as_ref());
             if f.plugin.as_deref() == Some(network::NETWORK_PLUGIN) {
                 if let Some(p) = f.payload {
                     m.network_requests += self.network.append(

@@ -28,11 +28,19 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("dead_clicks", include_str!("../../queries/dead_clicks.sql")),
     (
+        "dead_clicks_by_element",
+        include_str!("../../queries/dead_clicks_by_element.sql"),
+    ),
+    (
         "failed_requests",
         include_str!("../../queries/failed_requests.sql"),
     ),
     ("page_views", include_str!("../../queries/page_views.sql")),
     ("rage_clicks", include_str!("../../queries/rage_clicks.sql")),
+    (
+        "rage_clicks_by_element",
+        include_str!("../../queries/rage_clicks_by_element.sql"),
+    ),
     (
         "session_summary",
         include_str!("../../queries/session_summary.sql"),
@@ -40,6 +48,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "slowest_requests",
         include_str!("../../queries/slowest_requests.sql"),
+    ),
+    (
+        "top_clicked_elements",
+        include_str!("../../queries/top_clicked_elements.sql"),
     ),
     ("url_paths", include_str!("../../queries/url_paths.sql")),
 ];

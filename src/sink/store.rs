@@ -17,7 +17,7 @@
 //! [`MULTIPART_THRESHOLD`]: an upload that is interrupted is never visible (S3, GCS and Azure only
 //! show an object once the upload is completed; locally a staging file is renamed into place).
 //! [`Lake::put_if_absent`] is a create-only write (`PutMode::Create`: `If-None-Match: *` on S3 and
-//! Azure, `ifGenerationMatch=0` on GCS, an exclusive create locally). Where the store does not
+//! Azure, `x-goog-if-generation-match: 0` on GCS, an exclusive create locally). Where the store does not
 //! implement it (S3 with `aws_conditional_put=disabled`, some S3-compatible servers) it falls back
 //! to a plain put, logged once; callers keep their idempotent semantics either way.
 

@@ -5,6 +5,7 @@ mod common;
 mod convert;
 mod crash;
 mod duckdb;
+mod elements;
 mod pull;
 mod pull_server;
 mod query;

@@ -34,7 +34,7 @@ fn realclient_lake(dest: &Path) {
 }
 
 /// Runs SQL over the lake and returns its columns (also for an empty result) and rows.
-fn query(dest: &Path, q: &str) -> (Vec<String>, Vec<Vec<Value>>) {
+pub(crate) fn query(dest: &Path, q: &str) -> (Vec<String>, Vec<Vec<Value>>) {
     let rt = runtime();
     let (cols, batches) = rt.block_on(async {
         let lake = Lake::open(&dest.display().to_string(), &[]).unwrap();
@@ -175,6 +175,9 @@ fn every_library_query_gives_the_same_rows_in_datafusion_and_duckdb() {
         "slowest_requests",
         "session_summary",
         "daily_rollup",
+        "top_clicked_elements",
+        "rage_clicks_by_element",
+        "dead_clicks_by_element",
     ] {
         assert!(counts[n] > 0, "{n} returned no rows: {counts:?}");
     }
@@ -193,12 +196,15 @@ fn rage_click_and_summary_queries_run_unchanged_in_spark() {
             "daily_rollup",
             "dead_clicks",
             "url_paths",
+            "top_clicked_elements",
+            "rage_clicks_by_element",
+            "dead_clicks_by_element",
         ],
     );
     assert!(counts["rage_clicks"] > 0 && counts["session_summary"] > 0);
 }
 
-fn truth(session: &str) -> Value {
+pub(crate) fn truth(session: &str) -> Value {
     let p = realclient(&format!("{session}.truth.json"));
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
@@ -209,7 +215,7 @@ fn realclient_sessions() -> Vec<String> {
     s
 }
 
-fn library_sql(name: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn library_sql(name: &str, params: &[(&str, &str)]) -> String {
     let params: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
