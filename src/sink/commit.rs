@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, new_null_array};
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -552,7 +552,7 @@ impl LakeWriter {
                     .iter()
                     .map(|v| Some(!v.is_some_and(|v| remove.contains(v))))
                     .collect();
-                let b = filter_record_batch(&batch, &keep)?;
+                let b = conform(t, &filter_record_batch(&batch, &keep)?)?;
                 if t == Table::Recordings {
                     remaining.extend(index_columns(&b));
                 }
@@ -746,4 +746,23 @@ fn read_index_columns(bytes: Bytes, location: &str) -> Result<Vec<(String, Strin
         out.extend(index_columns(&b?));
     }
     Ok(out)
+}
+
+/// An old part's rows in the table's current schema: columns the part was written without (an
+/// older schema version) become nulls, types are cast, columns no longer in the schema are dropped.
+fn conform(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = table.schema();
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type()),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, cols)?)
 }

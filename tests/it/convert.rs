@@ -3,6 +3,9 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
 
 use replaylake::convert::ConvertOptions;
 use replaylake::decode::DecodeOptions;
@@ -530,4 +533,93 @@ fn help_documents_exit_codes_and_demo_runs() {
     );
     assert!(s.contains("01a20cbb-70a4-701c-b70c-79670ea3fad1"), "{s}");
     assert_eq!(sql_i64(&lake, "SELECT count(*) FROM recordings"), 4);
+}
+
+/// Rewrites every parquet file of `table` in place through `f` (simulates files written by an
+/// older replaylake).
+fn rewrite_files(lake: &Path, table: &str, f: impl Fn(RecordBatch) -> RecordBatch) {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    for (rel, _) in tree(lake) {
+        if !rel.starts_with(&format!("{table}/")) || !rel.ends_with(".parquet") {
+            continue;
+        }
+        let path = lake.join(&rel);
+        let file = std::fs::File::open(&path).unwrap();
+        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| f(b.unwrap()))
+            .collect();
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, batches[0].schema(), None).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        std::fs::write(&path, out).unwrap();
+    }
+}
+
+#[test]
+fn a_lake_of_the_previous_schema_reads_and_upgrades_in_place() {
+    use datafusion::arrow::array::StringArray;
+    let dest = tempfile::tempdir().unwrap();
+    let (two, three) = (
+        realclient("ph-s2202-02.blob.jsonl"),
+        realclient("ph-s2202-03.blob.jsonl"),
+    );
+    convert(&[&two, &three], dest.path(), &Default::default());
+    // Make it a schema-1 lake: events without the element columns, checksums of the old hash.
+    let v2_only = [
+        "url",
+        "target_tag",
+        "target_id",
+        "target_classes",
+        "target_selector",
+        "target_text",
+        "target_href",
+        "target_attributes",
+    ];
+    rewrite_files(dest.path(), "events", |b| {
+        let keep: Vec<usize> = (0..b.num_columns())
+            .filter(|&i| !v2_only.contains(&b.schema().field(i).name().as_str()))
+            .collect();
+        b.project(&keep).unwrap()
+    });
+    rewrite_files(dest.path(), "recordings", |b| {
+        let i = b.schema().index_of("checksum").unwrap();
+        let mut cols = b.columns().to_vec();
+        cols[i] = Arc::new(StringArray::from(vec!["schema-1"; b.num_rows()]));
+        RecordBatch::try_new(b.schema(), cols).unwrap()
+    });
+    let q = "SELECT count(*) FROM events WHERE target_tag IS NOT NULL";
+    assert_eq!(
+        sql_i64(dest.path(), q),
+        0,
+        "old files read with null element columns"
+    );
+    let events = sql_i64(dest.path(), "SELECT count(*) FROM events");
+
+    // Converting one of its sessions again replaces it and rewrites the part it shared: the
+    // other session's rows are kept (their new columns null), the converted one has elements.
+    let s = convert(&[&three], dest.path(), &Default::default());
+    assert_eq!(s.sink.sessions_replaced, 1);
+    assert_eq!(sql_i64(dest.path(), "SELECT count(*) FROM events"), events);
+    let with_target = |sid: &str| {
+        sql_i64(
+            dest.path(),
+            &format!("SELECT count(target_tag) FROM events WHERE session_id = '{sid}'"),
+        )
+    };
+    assert_eq!(with_target("ph-s2202-02"), 0);
+    assert!(with_target("ph-s2202-03") > 0);
+    assert_eq!(
+        sql_i64(
+            dest.path(),
+            "SELECT count(*) FROM events WHERE session_id = 'ph-s2202-02'"
+        ) as usize,
+        expected_events(&two)
+    );
 }
