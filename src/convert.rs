@@ -107,6 +107,9 @@ pub fn flatten_session(s: OrderedSession, converted_at_ms: i64) -> Result<Option
     }))
 }
 
+/// Finished files per decoding thread that may wait for the writer.
+const PENDING_PER_THREAD: usize = 3;
+
 struct Work {
     decoded: Decoded,
     flat: Vec<(FlatSession, u64, String)>,
@@ -148,7 +151,9 @@ pub fn convert_files(
         work_tx.send(f).expect("receiver alive");
     }
     drop(work_tx);
-    let (res_tx, res_rx) = crossbeam_channel::bounded::<Result<Work>>(threads);
+    // Room for a few finished files per worker, so that workers keep decoding while the writer
+    // encodes a part (with 2 cores the OS then overlaps the two instead of idling one).
+    let (res_tx, res_rx) = crossbeam_channel::bounded::<Result<Work>>(threads * PENDING_PER_THREAD);
 
     let outcome: Result<()> = std::thread::scope(|scope| {
         for _ in 0..threads {

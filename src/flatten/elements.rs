@@ -26,6 +26,9 @@ struct Window<'s> {
     /// FullSnapshot / Mutation events not yet applied to the mirror, in order.
     pending: Vec<&'s Event>,
     url: Option<String>,
+    /// Targets described since the mirror last changed (MouseDown, MouseUp, Click and Focus of
+    /// one gesture usually hit the same node with no mutation between them).
+    described: HashMap<i64, Option<Target>>,
 }
 
 /// Follows one session's events in order; see the module docs.
@@ -74,6 +77,9 @@ impl<'s> Resolver<'s> {
             _ => {}
         }
         let target = if wants_target(f) {
+            if !w.pending.is_empty() {
+                w.described.clear();
+            }
             for p in w.pending.drain(..) {
                 if p.event_type == 2 {
                     w.mirror.full_snapshot(&p.data);
@@ -81,7 +87,12 @@ impl<'s> Resolver<'s> {
                     w.mirror.mutation(&p.data);
                 }
             }
-            f.node_id.and_then(|id| w.mirror.describe(id))
+            let id = f.node_id.expect("wants_target checked the node id");
+            let mirror = &w.mirror;
+            w.described
+                .entry(id)
+                .or_insert_with(|| mirror.describe(id))
+                .clone()
         } else {
             None
         };

@@ -232,9 +232,10 @@ impl NetworkBuilder {
                     continue;
                 }
                 timings.push(if timings.is_empty() { '{' } else { ',' });
-                timings.push_str(&Value::String(k.to_string()).to_string());
+                timings.push_str(&serde_json::to_string(k.as_ref()).expect("a string serializes"));
                 timings.push(':');
-                timings.push_str(&value(v).to_string());
+                // the number as written (JSON number text needs no re-encoding)
+                timings.push_str(v.get().trim());
             }
             if !timings.is_empty() {
                 timings.push('}');

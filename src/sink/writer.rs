@@ -48,6 +48,10 @@ fn properties(table: Table, sessions: usize) -> Result<WriterProperties> {
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
+        // `payload` is unique JSON text per row: a dictionary attempt and min/max statistics
+        // are pure cost there (no engine prunes on it).
+        .set_column_dictionary_enabled(ColumnPath::from("payload"), false)
+        .set_column_statistics_enabled(ColumnPath::from("payload"), EnabledStatistics::None)
         .set_column_bloom_filter_enabled(ColumnPath::from("session_id"), true)
         .set_column_bloom_filter_fpp(ColumnPath::from("session_id"), 0.01)
         .set_column_bloom_filter_max_ndv(ColumnPath::from("session_id"), sessions.max(1) as u64)
