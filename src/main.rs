@@ -10,18 +10,18 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Makes mimalloc hand freed memory back to the OS at once (its default waits a second) and
-/// commit arena memory on demand: convert frees large Arrow buffers all the time, and with the
-/// defaults peak RSS was ~75 % higher (263 MB against 148 MB converting 300 MB, scripts/bench.sh)
-/// for no measurable speed. A `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` set by the
-/// user wins.
+/// Makes mimalloc hand freed memory back to the OS after 100 ms (its default waits a second) and
+/// commit arena memory on demand: convert frees large Arrow buffers all the time. Converting
+/// 300 MB (scripts/bench.sh): defaults 5.9 s / 263 MB peak RSS; purge at once 8.5 s / 173 MB;
+/// 100 ms 6.1–6.6 s / 177 MB. A `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ARENA_EAGER_COMMIT` set by
+/// the user wins.
 fn tune_allocator() {
     // Positions in mimalloc v3's `mi_option_t` (mimalloc.h), the version libmimalloc-sys builds
     // (`MIMALLOC_VERBOSE=1` lists the options by name).
     const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     for (option, env, value) in [
-        (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
+        (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 100),
         (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
     ] {
         if std::env::var_os(env).is_none() {
