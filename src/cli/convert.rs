@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{exit, human_bytes, parse_key_value};
+use crate::cli::{SinkArgs, exit, human_bytes};
 use crate::convert::{ConvertOptions, ConvertSummary, convert_files};
 use crate::decode::DecodeOptions;
 use crate::error::Result;
@@ -39,21 +39,13 @@ pub struct ConvertArgs {
     /// Decoding threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Memory for buffered rows before a part is written, in MiB (also the size of a part before
-    /// compression).
-    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..))]
-    pub buffer_mb: u64,
-    /// object_store option for the destination, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
-    #[arg(long = "storage-option", value_parser = parse_key_value)]
-    pub storage_options: Vec<(String, String)>,
-    /// Print the summary as JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub sink: SinkArgs,
 }
 
 pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
     let inputs = expand_inputs(&args.inputs)?;
-    let lake = Lake::open(&args.dest, &args.storage_options)?;
+    let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
     let mut opts = ConvertOptions {
         decode: DecodeOptions {
             session_id: args.session_id.clone(),
@@ -63,7 +55,7 @@ pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Resul
                 PartitionBy::Date => Partitioning::Date,
                 PartitionBy::DateSession => Partitioning::DateSession,
             },
-            buffer_bytes: (args.buffer_mb as usize) << 20,
+            buffer_bytes: (args.sink.buffer_mb as usize) << 20,
         },
         ..Default::default()
     };
@@ -84,7 +76,7 @@ pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Resul
     };
     let summary = convert_files(&inputs, lake, &opts, rt, &|n| bar.inc(n))?;
     bar.finish_and_clear();
-    print_summary(&summary, &args.dest, args.json);
+    print_summary(&summary, &args.dest, args.sink.json);
     Ok(if summary.has_rejects() {
         exit::REJECTED
     } else {

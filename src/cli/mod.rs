@@ -6,7 +6,7 @@ pub mod pull;
 pub mod query;
 pub mod schema;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// Exit codes of the binary.
 pub mod exit {
@@ -66,6 +66,21 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Run SQL over a lake: ad hoc, or a query of the queries/ library (--file NAME, --list).
     Query(query::QueryArgs),
+}
+
+/// Options of the commands that write a lake (`convert`, `pull`).
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// Memory for buffered rows before a part is written, in MiB (also the size of a part before
+    /// compression).
+    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..))]
+    pub buffer_mb: u64,
+    /// object_store option for the destination, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
+    #[arg(long = "storage-option", value_parser = parse_key_value)]
+    pub storage_options: Vec<(String, String)>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `key=value`.

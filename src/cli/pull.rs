@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{exit, human_bytes, parse_key_value};
+use crate::cli::{SinkArgs, exit, human_bytes};
 use crate::error::{Error, Result};
 use crate::pull::{PullOptions, PullProgress, PullSummary, pull};
 use crate::sink::{Lake, Partitioning, SinkOptions};
@@ -94,15 +94,8 @@ pub struct PullArgs {
     /// One file per recording and table (date=…/session_id=…), as convert --partition-by date,session.
     #[arg(long)]
     pub partition_by_session: bool,
-    /// Memory for buffered rows before a part is written, in MiB.
-    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..))]
-    pub buffer_mb: u64,
-    /// object_store option for the destination, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
-    #[arg(long = "storage-option", value_parser = parse_key_value)]
-    pub storage_options: Vec<(String, String)>,
-    /// Print the summary as JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub sink: SinkArgs,
 }
 
 /// The value of `--rate-limit`.
@@ -208,7 +201,7 @@ fn api_key(args: &PullArgs) -> Result<ApiKey> {
 
 pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
     let key = api_key(args)?;
-    let lake = Lake::open(&args.dest, &args.storage_options)?;
+    let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
     let mut opts = PullOptions::new(&args.host, &args.project, key);
     opts.since = args.since;
     opts.until = args.until;
@@ -235,7 +228,7 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
         } else {
             Partitioning::Date
         },
-        buffer_bytes: (args.buffer_mb as usize) << 20,
+        buffer_bytes: (args.sink.buffer_mb as usize) << 20,
     };
 
     let progress = Arc::new(PullProgress::default());
@@ -277,7 +270,7 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
     let _ = ticker.join();
     bar.finish_and_clear();
     let summary = result?;
-    print_summary(&summary, &args.dest, args.json);
+    print_summary(&summary, &args.dest, args.sink.json);
     Ok(if summary.has_rejects() {
         exit::REJECTED
     } else if summary.has_skipped() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::common::*;
-use crate::query::{library_sql, query, truth};
+use crate::query::{library_sql, query, realclient_sessions as sessions, truth};
 
 /// The six posthog-js sessions (blob JSONL) and the plain rrweb one, nothing else.
 fn realclient_only_lake(dest: &Path) {
@@ -18,12 +18,6 @@ fn realclient_only_lake(dest: &Path) {
     inputs.push(realclient("rr-s2202-01.rrweb.json"));
     let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     convert(&refs, dest, &Default::default());
-}
-
-fn sessions() -> Vec<String> {
-    let mut s: Vec<String> = (1..=6).map(|n| format!("ph-s2202-0{n}")).collect();
-    s.push("rr-s2202-01".into());
-    s
 }
 
 /// A compound CSS selector as the truth files write them: `tag`, `#id`, `.class` and

@@ -209,7 +209,7 @@ pub(crate) fn truth(session: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-fn realclient_sessions() -> Vec<String> {
+pub(crate) fn realclient_sessions() -> Vec<String> {
     let mut s: Vec<String> = (1..=6).map(|n| format!("ph-s2202-0{n}")).collect();
     s.push("rr-s2202-01".into());
     s
