@@ -30,9 +30,10 @@ marked AS (
   WINDOW w AS (PARTITION BY session_id, window_id ORDER BY ts_ms, seq)
 ),
 chains AS (
-  SELECT session_id, window_id, date, seq, ts_ms, node_id, x, y,
+  SELECT session_id, window_id, date, seq, ts_ms, node_id, x, y, chain_start,
          SUM(chain_start) OVER (PARTITION BY session_id, window_id ORDER BY ts_ms, seq
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS chain
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS chain,
+         LEAD(chain_start) OVER (PARTITION BY session_id, window_id ORDER BY ts_ms, seq) AS next_start
   FROM marked
 )
 SELECT session_id,
@@ -49,6 +50,9 @@ SELECT session_id,
        MAX(y) AS max_y,
        COUNT(DISTINCT node_id) AS nodes
 FROM chains
+-- a click alone in its chain (it starts one and the next click starts another) is never part of
+-- a burst: dropping those first leaves the grouping a fraction of the clicks
+WHERE chain_start = 0 OR next_start = 0 OR ${min_clicks} <= 1
 GROUP BY session_id, window_id, chain
 HAVING COUNT(*) >= ${min_clicks}
 ORDER BY session_id, start_ms, first_seq

@@ -30,7 +30,8 @@ marked AS (
 chains AS (
   SELECT session_id, window_id, ts_ms, url, target_selector, target_tag, target_text, chain_start,
          SUM(chain_start) OVER (PARTITION BY session_id, window_id ORDER BY ts_ms, seq
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS chain
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS chain,
+         LEAD(chain_start) OVER (PARTITION BY session_id, window_id ORDER BY ts_ms, seq) AS next_start
   FROM marked
 ),
 bursts AS (
@@ -42,6 +43,9 @@ bursts AS (
          MIN(CASE WHEN chain_start = 1 THEN target_tag END) AS target_tag,
          MIN(CASE WHEN chain_start = 1 THEN target_text END) AS target_text
   FROM chains
+  -- a click alone in its chain (it starts one and the next click starts another) is never part
+  -- of a burst: dropping those first leaves the grouping a fraction of the clicks
+  WHERE chain_start = 0 OR next_start = 0 OR ${min_clicks} <= 1
   GROUP BY session_id, window_id, chain
   HAVING COUNT(*) >= ${min_clicks}
 )

@@ -73,7 +73,7 @@ pub enum Command {
 pub struct SinkArgs {
     /// Memory for buffered rows before a part is written, in MiB (also the size of a part before
     /// compression).
-    #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub buffer_mb: u64,
     /// object_store option for the destination, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
     #[arg(long = "storage-option", value_parser = parse_key_value)]

@@ -60,7 +60,7 @@ impl Default for SinkOptions {
     fn default() -> Self {
         SinkOptions {
             partitioning: Partitioning::Date,
-            buffer_bytes: 96 * 1024 * 1024,
+            buffer_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::schema::{SCHEMA_VERSION, Table};
 /// Rows per row group at most.
 pub const MAX_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Arrow bytes (before encoding) after which a row group is cut.
-pub const MAX_ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
 
 fn properties(table: Table, sessions: usize) -> Result<WriterProperties> {
     let schema = table.schema();
