@@ -40,6 +40,13 @@ pub fn table_url(lake: &Lake, table: Table) -> Result<ListingTableUrl> {
 /// DataFusion names them (`datafusion.execution.target_partitions` is
 /// `DATAFUSION_EXECUTION_TARGET_PARTITIONS`), so users can tune a query without a new flag.
 fn apply_env_overrides(config: &mut SessionConfig) -> Result<()> {
+    apply_overrides(config, |var| std::env::var(var).ok())
+}
+
+fn apply_overrides(
+    config: &mut SessionConfig,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<()> {
     let keys: Vec<String> = config
         .options()
         .entries()
@@ -47,8 +54,7 @@ fn apply_env_overrides(config: &mut SessionConfig) -> Result<()> {
         .map(|e| e.key)
         .collect();
     for key in keys {
-        let var = key.to_uppercase().replace('.', "_");
-        if let Ok(value) = std::env::var(&var) {
+        if let Some(value) = lookup(&key.to_uppercase().replace('.', "_")) {
             config.options_mut().set(&key, &value)?;
         }
     }
@@ -118,4 +124,27 @@ pub async fn files_scanned(ctx: &SessionContext, sql: &str) -> Result<Vec<String
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
     let df = ctx.sql(sql).await?;
     Ok(df.collect().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datafusion_settings_come_from_the_environment_names() {
+        let mut config =
+            SessionConfig::new().set_bool("datafusion.execution.parquet.pushdown_filters", false);
+        let env = |var: &str| match var {
+            "DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS" => Some("true".to_string()),
+            "DATAFUSION_EXECUTION_BATCH_SIZE" => Some("1234".to_string()),
+            _ => None,
+        };
+        apply_overrides(&mut config, env).unwrap();
+        assert!(config.options().execution.parquet.pushdown_filters);
+        assert_eq!(config.options().execution.batch_size, 1234);
+        // a value DataFusion cannot parse is an error, not silently ignored
+        let bad =
+            |var: &str| (var == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "many".to_string());
+        assert!(apply_overrides(&mut config, bad).is_err());
+    }
 }
