@@ -141,7 +141,13 @@ mod tests {
         };
         apply_overrides(&mut config, env).unwrap();
         assert!(config.options().execution.parquet.pushdown_filters);
-        assert_eq!(config.options().execution.batch_size, 1234);
+        let batch_size = config
+            .options()
+            .entries()
+            .into_iter()
+            .find(|e| e.key == "datafusion.execution.batch_size")
+            .and_then(|e| e.value);
+        assert_eq!(batch_size.as_deref(), Some("1234"));
         // a value DataFusion cannot parse is an error, not silently ignored
         let bad =
             |var: &str| (var == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "many".to_string());
