@@ -98,13 +98,12 @@ pub fn flatten_session(s: OrderedSession, converted_at_ms: i64) -> Result<Option
     batches.events = sort_session_batch(Table::Events, batches.events)?;
     batches.network_requests =
         sort_session_batch(Table::NetworkRequests, batches.network_requests)?;
-    batches.shrink_to_fit();
     Ok(Some(FlatSession {
         session_id: s.session_id,
         checksum: s.checksum,
         date,
         converted_at_ms,
-        batches,
+        batches: batches.shrink_to_fit(),
     }))
 }
 

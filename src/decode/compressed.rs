@@ -60,25 +60,25 @@ fn gunzip_one_shot(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// gunzip or un-zstd `bytes` (by magic) into UTF-8 JSON text, checking that it is JSON.
 pub fn decompress_json(bytes: &[u8]) -> Result<String, String> {
-    let mut out = Vec::new();
-    if bytes.starts_with(&GZIP_MAGIC) {
-        if let Some(o) = gunzip_one_shot(bytes) {
-            out = o;
-        } else {
-            out.reserve(bytes.len() * 4);
-            flate2::read::MultiGzDecoder::new(bytes)
-                .read_to_end(&mut out)
-                .map_err(|e| format!("gzip payload does not decode: {e}"))?;
+    let out = if bytes.starts_with(&GZIP_MAGIC) {
+        match gunzip_one_shot(bytes) {
+            Some(out) => out,
+            None => {
+                let mut out = Vec::with_capacity(bytes.len() * 4);
+                flate2::read::MultiGzDecoder::new(bytes)
+                    .read_to_end(&mut out)
+                    .map_err(|e| format!("gzip payload does not decode: {e}"))?;
+                out
+            }
         }
     } else if bytes.starts_with(&ZSTD_MAGIC) {
-        out = zstd::stream::decode_all(bytes)
-            .map_err(|e| format!("zstd payload does not decode: {e}"))?;
+        zstd::stream::decode_all(bytes).map_err(|e| format!("zstd payload does not decode: {e}"))?
     } else {
         return Err(format!(
             "compressed field starts with {:02x?}, neither gzip (1f 8b) nor zstd (28 b5 2f fd)",
             &bytes[..bytes.len().min(4)]
         ));
-    }
+    };
     let text =
         String::from_utf8(out).map_err(|e| format!("decompressed payload is not UTF-8: {e}"))?;
     serde_json::from_str::<&RawValue>(&text)
@@ -122,11 +122,10 @@ fn latin1_literal_bytes(lit: &[u8]) -> Option<Vec<u8>> {
                     b'r' => b'\r',
                     b't' => b'\t',
                     b'u' => {
-                        let hex = inner.get(i + 2..i + 6)?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return None;
-                        }
-                        let cp = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                        let cp = inner
+                            .get(i + 2..i + 6)?
+                            .iter()
+                            .try_fold(0u32, |cp, &h| Some(cp * 16 + char::from(h).to_digit(16)?))?;
                         i += 4;
                         u8::try_from(cp).ok()?
                     }

@@ -41,30 +41,30 @@ impl TableBatches {
         }
     }
 
-    /// Arrow memory held by the batches.
     /// Gives back the spare capacity of the builders' buffers (a builder starts with room for
     /// 1024 rows and doubles; a session's batches are kept while the lake writer buffers them,
     /// so the slack would otherwise be held, and counted, for as long as the rows).
-    pub fn shrink_to_fit(&mut self) {
-        for b in [
-            &mut self.events,
-            &mut self.network_requests,
-            &mut self.recordings,
-        ] {
-            let (schema, mut columns, rows) =
-                std::mem::replace(b, RecordBatch::new_empty(b.schema())).into_parts();
+    pub fn shrink_to_fit(self) -> Self {
+        fn shrunk(b: RecordBatch) -> RecordBatch {
+            let (schema, mut columns, rows) = b.into_parts();
             for c in &mut columns {
                 datafusion::arrow::array::Array::shrink_to_fit(c);
             }
-            *b = RecordBatch::try_new_with_options(
+            RecordBatch::try_new_with_options(
                 schema,
                 columns,
                 &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows)),
             )
-            .expect("same columns");
+            .expect("the same columns")
+        }
+        TableBatches {
+            events: shrunk(self.events),
+            network_requests: shrunk(self.network_requests),
+            recordings: shrunk(self.recordings),
         }
     }
 
+    /// Arrow memory held by the batches.
     pub fn memory_size(&self) -> usize {
         self.events.get_array_memory_size()
             + self.network_requests.get_array_memory_size()

@@ -36,44 +36,16 @@ pub fn table_url(lake: &Lake, table: Table) -> Result<ListingTableUrl> {
     Ok(ListingTableUrl::parse(base.as_str())?)
 }
 
-/// Applies DataFusion settings from the environment over replaylake's defaults, named the way
-/// DataFusion names them (`datafusion.execution.target_partitions` is
-/// `DATAFUSION_EXECUTION_TARGET_PARTITIONS`), so users can tune a query without a new flag.
-fn apply_env_overrides(config: &mut SessionConfig) -> Result<()> {
-    apply_overrides(config, |var| std::env::var(var).ok())
-}
-
-fn apply_overrides(
-    config: &mut SessionConfig,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<()> {
-    let keys: Vec<String> = config
-        .options()
-        .entries()
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
-    for key in keys {
-        if let Some(value) = lookup(&key.to_uppercase().replace('.', "_")) {
-            config.options_mut().set(&key, &value)?;
-        }
-    }
-    Ok(())
-}
-
 /// A DataFusion context with the lake's tables registered: `events`, `recordings`,
 /// `network_requests`, each with a `date` partition column (string, `YYYY-MM-DD`).
 pub async fn lake_context(lake: &Lake) -> Result<SessionContext> {
-    let mut config = SessionConfig::new()
-        .with_information_schema(true)
-        // Filters are applied after decoding, not inside the Parquet reader: the library's
-        // filters (event type, source) keep rows scattered through every page, and decoding
-        // the other columns row-selectively made the rage-click scan 1.5x slower on a
-        // 10-million-event lake. Row groups are still pruned by statistics and bloom filters.
-        // `DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS=true` turns it back on.
-        .set_bool("datafusion.execution.parquet.pushdown_filters", false)
-        .set_bool("datafusion.execution.parquet.bloom_filter_on_read", true);
-    apply_env_overrides(&mut config)?;
+    // Any DataFusion setting can be given by its environment name (`datafusion.execution.
+    // target_partitions` is `DATAFUSION_EXECUTION_TARGET_PARTITIONS`). The defaults suit the
+    // lake: filters are applied after decoding, not inside the Parquet reader (the library's
+    // filters on event type and source keep rows scattered through every page, and decoding the
+    // other columns row-selectively made the rage-click scan 1.5x slower on a 10-million-event
+    // lake); row groups are still pruned by statistics and bloom filters.
+    let config = SessionConfig::from_env()?.with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     if lake.store_url.scheme() != "file" {
         ctx.register_object_store(&lake.store_url, lake.store.clone());
@@ -130,27 +102,12 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
 mod tests {
     use super::*;
 
+    /// lake_context relies on these DataFusion defaults (see there); an upgrade that changes
+    /// them must be noticed.
     #[test]
-    fn datafusion_settings_come_from_the_environment_names() {
-        let mut config =
-            SessionConfig::new().set_bool("datafusion.execution.parquet.pushdown_filters", false);
-        let env = |var: &str| match var {
-            "DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS" => Some("true".to_string()),
-            "DATAFUSION_EXECUTION_BATCH_SIZE" => Some("1234".to_string()),
-            _ => None,
-        };
-        apply_overrides(&mut config, env).unwrap();
-        assert!(config.options().execution.parquet.pushdown_filters);
-        let batch_size = config
-            .options()
-            .entries()
-            .into_iter()
-            .find(|e| e.key == "datafusion.execution.batch_size")
-            .and_then(|e| e.value);
-        assert_eq!(batch_size.as_deref(), Some("1234"));
-        // a value DataFusion cannot parse is an error, not silently ignored
-        let bad =
-            |var: &str| (var == "DATAFUSION_EXECUTION_BATCH_SIZE").then(|| "many".to_string());
-        assert!(apply_overrides(&mut config, bad).is_err());
+    fn datafusion_defaults_the_lake_relies_on() {
+        let config = SessionConfig::new();
+        assert!(!config.options().execution.parquet.pushdown_filters);
+        assert!(config.options().execution.parquet.bloom_filter_on_read);
     }
 }
