@@ -70,10 +70,15 @@ pub struct ConvertSummary {
     pub duplicates_dropped: u64,
     pub sessions_merged: u64,
     pub rejected: u64,
+    /// Input files that held no events.
+    pub files_without_events: u64,
     /// Sessions by where their id came from (data, flag, filename).
     pub session_id_sources: BTreeMap<String, u64>,
     pub elapsed_seconds: f64,
     pub sink: SinkStats,
+    /// Inputs with something to report: records rejected, or no events. Kept to these so that
+    /// memory does not grow with the number of inputs; every session's input file is in the
+    /// `recordings` table (`source_file`).
     pub files_report: Vec<FileReport>,
 }
 
@@ -107,15 +112,24 @@ pub fn flatten_session(s: OrderedSession, converted_at_ms: i64) -> Result<Option
     }))
 }
 
+/// What was counted for a session when its first fragment arrived.
+struct FirstSeen {
+    input: u32,
+    events: u64,
+    duplicates: u64,
+}
+
 /// Finished files per decoding thread that may wait for the writer.
 const PENDING_PER_THREAD: usize = 3;
 
 struct Work {
+    /// Index of the input in the job's list.
+    input: u32,
     decoded: Decoded,
     flat: Vec<(FlatSession, u64, String)>,
 }
 
-fn process(path: &Path, opts: &DecodeOptions, now_ms: i64) -> Result<Work> {
+fn process(input: u32, path: &Path, opts: &DecodeOptions, now_ms: i64) -> Result<Work> {
     let mut decoded = decode_file(path, opts)?;
     let mut flat = Vec::new();
     for s in std::mem::take(&mut decoded.sessions) {
@@ -126,7 +140,11 @@ fn process(path: &Path, opts: &DecodeOptions, now_ms: i64) -> Result<Work> {
             flat.push((f, dups, id_source));
         }
     }
-    Ok(Work { decoded, flat })
+    Ok(Work {
+        input,
+        decoded,
+        flat,
+    })
 }
 
 /// Converts `inputs` into the lake. `progress` is called with the bytes of each finished file.
@@ -141,14 +159,18 @@ pub fn convert_files(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut writer = LakeWriter::open(lake, opts.sink.clone(), rt)?;
     let mut summary = ConvertSummary::default();
-    // session -> (its input files, events and duplicates counted for it)
-    let mut session_files: HashMap<String, (Vec<String>, u64, u64)> = HashMap::new();
-    let mut to_merge: BTreeMap<String, ()> = BTreeMap::new();
+    // Per session: its first input and what was counted for it. Small, as it grows with the
+    // sessions: the input is a number, and only sessions seen in several inputs (to merge) list
+    // all of theirs.
+    let mut first_seen: HashMap<Box<str>, FirstSeen> = HashMap::new();
+    let mut to_merge: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    // (The list of inputs alone would take hundreds of GB before this could fail.)
+    let input_count = u32::try_from(inputs.len()).expect("fewer than 2^32 inputs");
 
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = crossbeam_channel::unbounded::<&InputFile>();
-    for f in inputs {
-        work_tx.send(f).expect("receiver alive");
+    let (work_tx, work_rx) = crossbeam_channel::unbounded::<(u32, &InputFile)>();
+    for (i, f) in (0..input_count).zip(inputs) {
+        work_tx.send((i, f)).expect("receiver alive");
     }
     drop(work_tx);
     // Room for a few finished files per worker, so that workers keep decoding while the writer
@@ -161,8 +183,8 @@ pub fn convert_files(
             let res_tx = res_tx.clone();
             let dopts = &opts.decode;
             scope.spawn(move || {
-                for f in work_rx.iter() {
-                    let r = process(&f.path, dopts, now_ms);
+                for (i, f) in work_rx.iter() {
+                    let r = process(i, &f.path, dopts, now_ms);
                     if res_tx.send(r).is_err() {
                         break;
                     }
@@ -206,24 +228,28 @@ pub fn convert_files(
                 rejected: d.rejects.len() as u64,
                 rejects_file,
             };
-            let file = d.file.clone();
             for (s, dups, id_source) in std::mem::take(&mut work.flat) {
                 report.sessions.push(s.session_id.clone());
                 report.session_id_source.push(id_source.clone());
                 let events = s.batches.events.num_rows() as u64;
                 report.events += events;
-                let entry = session_files.entry(s.session_id.clone()).or_default();
-                if !entry.0.contains(&file) {
-                    entry.0.push(file.clone());
-                }
                 let sid = s.session_id.clone();
                 match writer.add(s) {
                     Ok(Added::SeenInThisRun) => {
-                        to_merge.insert(sid, ());
+                        let files = to_merge.entry(sid).or_default();
+                        if !files.contains(&work.input) {
+                            files.push(work.input);
+                        }
                     }
                     Ok(_) => {
-                        entry.1 = events;
-                        entry.2 = dups;
+                        first_seen.insert(
+                            sid.into(),
+                            FirstSeen {
+                                input: work.input,
+                                events,
+                                duplicates: dups,
+                            },
+                        );
                         summary.sessions += 1;
                         summary.events += events;
                         summary.duplicates_dropped += dups;
@@ -236,7 +262,12 @@ pub fn convert_files(
                 }
             }
             progress(report.bytes);
-            summary.files_report.push(report);
+            if report.events == 0 {
+                summary.files_without_events += 1;
+            }
+            if report.events == 0 || report.rejected > 0 {
+                summary.files_report.push(report);
+            }
         }
         match first_err {
             Some(e) => Err(e),
@@ -246,12 +277,16 @@ pub fn convert_files(
     outcome?;
 
     // Sessions spread over several inputs: decode their files again and merge the fragments.
-    for sid in to_merge.keys() {
-        let (files, counted_events, counted_dups) =
-            session_files.get(sid).cloned().unwrap_or_default();
+    for (sid, more) in &to_merge {
+        let Some(first) = first_seen.get(sid.as_str()) else {
+            continue;
+        };
+        let (counted_events, counted_dups) = (first.events, first.duplicates);
+        let mut files = vec![first.input];
+        files.extend(more.iter().filter(|&&i| i != first.input));
         let mut merged: Option<Session> = None;
-        for f in &files {
-            let mut d = decode_file(Path::new(f), &opts.decode)?;
+        for &f in &files {
+            let mut d = decode_file(&inputs[f as usize].path, &opts.decode)?;
             if let Some(i) = d.sessions.iter().position(|s| &s.session_id == sid) {
                 let s = d.sessions.swap_remove(i);
                 match &mut merged {

@@ -95,13 +95,35 @@ pub struct SinkStats {
     pub rejects_files: Vec<String>,
 }
 
-/// Where a session lives in the lake.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A part of the lake: its partition directory and file stem, shared by the sessions inside.
+#[derive(Debug)]
+struct PartName {
+    dir: Box<str>,
+    stem: Box<str>,
+}
+
+/// Where a session lives in the lake. Kept small: the index holds one per session in the lake.
+#[derive(Debug, Clone, Copy)]
 struct Loc {
-    dir: String,
-    stem: String,
-    checksum: String,
+    /// Index into [`LakeWriter::parts`].
+    part: u32,
+    checksum: Option<u128>,
     converted_at: i64,
+}
+
+/// What the writer knows of a session.
+#[derive(Debug)]
+struct Entry {
+    /// Where the lake holds it; `None` while only a buffer does.
+    loc: Option<Loc>,
+    /// Added in this run.
+    in_run: bool,
+}
+
+/// A checksum as the index keeps it (the 32 hex digits of [`crate::decode::OrderedSession`]'s
+/// checksum); `None` for anything else, which then never matches.
+fn checksum_key(s: &str) -> Option<u128> {
+    (s.len() == 32).then(|| u128::from_str_radix(s, 16).ok())?
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,11 +156,14 @@ pub struct LakeWriter {
     lake: Lake,
     rt: Handle,
     opts: SinkOptions,
-    index: HashMap<String, Vec<Loc>>,
+    /// Every session in the lake or added in this run. Memory grows with the sessions, so an
+    /// entry is about 120 bytes: the id, a part number and the checksum as a number.
+    index: HashMap<Box<str>, Entry>,
+    parts: Vec<PartName>,
     buffers: BTreeMap<String, Buffer>,
     buffered: usize,
-    removals: BTreeMap<(String, String), HashSet<String>>,
-    run: HashSet<String>,
+    /// Parts to rewrite without these sessions.
+    removals: BTreeMap<u32, HashSet<Box<str>>>,
     stats: SinkStats,
 }
 
@@ -155,10 +180,10 @@ impl LakeWriter {
             rt,
             opts,
             index: HashMap::new(),
+            parts: Vec::new(),
             buffers: BTreeMap::new(),
             buffered: 0,
             removals: BTreeMap::new(),
-            run: HashSet::new(),
             stats: SinkStats::default(),
         };
         w.recover()?;
@@ -168,11 +193,6 @@ impl LakeWriter {
 
     pub fn lake(&self) -> &Lake {
         &self.lake
-    }
-
-    /// Sessions in the lake (as of open, plus what this run wrote).
-    pub fn indexed_sessions(&self) -> usize {
-        self.index.len()
     }
 
     fn store(&self) -> Arc<dyn ObjectStore> {
@@ -369,52 +389,83 @@ impl LakeWriter {
             let Some(bytes) = self.get(&rel)? else {
                 continue;
             };
+            let part = self.new_part(dir, stem);
             for (sid, checksum, converted_at) in read_index_columns(bytes, &rel)? {
-                self.index.entry(sid).or_default().push(Loc {
-                    dir: dir.to_string(),
-                    stem: stem.to_string(),
-                    checksum,
+                let loc = Loc {
+                    part,
+                    checksum: checksum_key(&checksum),
                     converted_at,
-                });
-            }
-        }
-        // Heal leftovers of an interrupted replacement: the newest version of a session wins.
-        for (sid, locs) in self.index.iter_mut() {
-            if locs.len() > 1 {
-                locs.sort_by_key(|l| l.converted_at);
-                let newest = locs.pop().expect("non-empty");
-                for old in locs.drain(..) {
-                    self.removals
-                        .entry((old.dir, old.stem))
-                        .or_default()
-                        .insert(sid.clone());
+                };
+                let sid: Box<str> = sid.into();
+                match self.index.get_mut(&sid) {
+                    None => {
+                        self.index.insert(
+                            sid,
+                            Entry {
+                                loc: Some(loc),
+                                in_run: false,
+                            },
+                        );
+                    }
+                    // Heal leftovers of an interrupted replacement: the newest version of a
+                    // session wins (the later one read on a tie).
+                    Some(e) => {
+                        let old = e.loc.replace(loc).expect("loaded entries have a location");
+                        let stale = if old.converted_at > loc.converted_at {
+                            e.loc = Some(old);
+                            loc.part
+                        } else {
+                            old.part
+                        };
+                        self.removals.entry(stale).or_default().insert(sid);
+                    }
                 }
-                locs.push(newest);
             }
         }
         Ok(())
     }
 
+    fn new_part(&mut self, dir: &str, stem: &str) -> u32 {
+        self.parts.push(PartName {
+            dir: dir.into(),
+            stem: stem.into(),
+        });
+        u32::try_from(self.parts.len() - 1).expect("fewer than 2^32 parts")
+    }
+
     /// Adds a session. See [`Added`].
     pub fn add(&mut self, s: FlatSession) -> Result<Added> {
-        if self.run.contains(&s.session_id) {
+        let e = self.entry(&s.session_id);
+        if e.in_run {
             return Ok(Added::SeenInThisRun);
         }
-        self.run.insert(s.session_id.clone());
-        if let Some(locs) = self.index.get(&s.session_id) {
-            if locs.len() == 1 && locs[0].checksum == s.checksum {
-                self.stats.sessions_unchanged += 1;
-                return Ok(Added::Unchanged);
-            }
+        e.in_run = true;
+        if same_checksum(e.loc, &s.checksum) {
+            self.stats.sessions_unchanged += 1;
+            return Ok(Added::Unchanged);
         }
         self.buffer(s)?;
         Ok(Added::Buffered)
     }
 
+    /// The session's index entry, created (not in the lake, not in this run) when missing.
+    fn entry(&mut self, session_id: &str) -> &mut Entry {
+        if !self.index.contains_key(session_id) {
+            self.index.insert(
+                session_id.into(),
+                Entry {
+                    loc: None,
+                    in_run: false,
+                },
+            );
+        }
+        self.index.get_mut(session_id).expect("just inserted")
+    }
+
     /// Replaces whatever this run or earlier runs wrote for the session with `s` (used for
     /// sessions whose fragments came from several inputs and were merged).
     pub fn replace(&mut self, s: FlatSession) -> Result<()> {
-        self.run.insert(s.session_id.clone());
+        self.entry(&s.session_id).in_run = true;
         for buf in self.buffers.values_mut() {
             if let Some(i) = buf
                 .sessions
@@ -428,23 +479,19 @@ impl LakeWriter {
                 self.stats.sessions_written -= 1;
             }
         }
-        if let Some(locs) = self.index.get(&s.session_id) {
-            if locs.len() == 1 && locs[0].checksum == s.checksum {
-                return Ok(());
-            }
+        if same_checksum(self.entry(&s.session_id).loc, &s.checksum) {
+            return Ok(());
         }
         self.buffer(s)
     }
 
     fn buffer(&mut self, s: FlatSession) -> Result<()> {
-        if let Some(old) = self.index.remove(&s.session_id) {
+        if let Some(old) = self.entry(&s.session_id).loc.take() {
             self.stats.sessions_replaced += 1;
-            for l in old {
-                self.removals
-                    .entry((l.dir, l.stem))
-                    .or_default()
-                    .insert(s.session_id.clone());
-            }
+            self.removals
+                .entry(old.part)
+                .or_default()
+                .insert(s.session_id.as_str().into());
         }
         self.stats.sessions_written += 1;
         let dir = partition_dir(self.opts.partitioning, &s.date, &s.session_id);
@@ -512,23 +559,23 @@ impl LakeWriter {
             *self.stats.rows.entry(t.name().to_string()).or_default() += rows as u64;
         }
         self.drop_journal(&stem)?;
+        let part = self.new_part(dir, &stem);
         for s in buf.sessions {
-            self.index.insert(
-                s.session_id,
-                vec![Loc {
-                    dir: dir.to_string(),
-                    stem: stem.clone(),
-                    checksum: s.checksum,
-                    converted_at: s.converted_at_ms,
-                }],
-            );
+            self.entry(&s.session_id).loc = Some(Loc {
+                part,
+                checksum: checksum_key(&s.checksum),
+                converted_at: s.converted_at_ms,
+            });
         }
         tracing::debug!(dir, stem, sessions = n, "part written");
         Ok(())
     }
 
     /// Rewrites an old part without the sessions that moved out of it.
-    fn rewrite_part(&mut self, dir: &str, stem: &str, remove: &HashSet<String>) -> Result<()> {
+    fn rewrite_part(&mut self, part: u32, remove: &HashSet<Box<str>>) -> Result<()> {
+        let name = &self.parts[part as usize];
+        let (dir, stem) = (name.dir.to_string(), name.stem.to_string());
+        let (dir, stem) = (dir.as_str(), stem.as_str());
         let mut kept: Vec<(Table, Vec<RecordBatch>)> = Vec::new();
         let mut old_files = Vec::new();
         let mut remaining: Vec<(String, String, i64)> = Vec::new();
@@ -598,15 +645,8 @@ impl LakeWriter {
             }
         }
         self.drop_journal(&jname)?;
-        for (sid, checksum, converted_at) in remaining {
-            if let Some(locs) = self.index.get_mut(&sid) {
-                for l in locs.iter_mut().filter(|l| l.dir == dir && l.stem == stem) {
-                    l.stem = new_stem.clone();
-                    l.checksum = checksum.clone();
-                    l.converted_at = converted_at;
-                }
-            }
-        }
+        // The sessions that stay keep their part number; only its name changed.
+        self.parts[part as usize].stem = new_stem.into();
         self.stats.parts_rewritten += 1;
         Ok(())
     }
@@ -659,8 +699,8 @@ impl LakeWriter {
             self.flush_dir(&d)?;
         }
         let removals = std::mem::take(&mut self.removals);
-        for ((dir, stem), sessions) in removals {
-            self.rewrite_part(&dir, &stem, &sessions)?;
+        for (part, sessions) in removals {
+            self.rewrite_part(part, &sessions)?;
         }
         Ok(())
     }
@@ -688,6 +728,12 @@ impl LakeWriter {
         self.stats.bytes_written -= len;
         Ok(self.stats)
     }
+}
+
+/// True when the lake holds the session with this checksum.
+fn same_checksum(loc: Option<Loc>, checksum: &str) -> bool {
+    loc.and_then(|l| l.checksum)
+        .is_some_and(|c| Some(c) == checksum_key(checksum))
 }
 
 /// A part's name: a hash of the (session id, checksum) pairs it holds, in session order, so the

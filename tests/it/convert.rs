@@ -354,6 +354,51 @@ fn rerun_is_idempotent_and_a_newer_version_replaces_the_old() {
     assert_eq!(other as usize, expected_events(&inputs[1]));
 }
 
+/// A run killed between writing a session's new version and rewriting the part that held the old
+/// one leaves both in the lake; the next run keeps the newest and rewrites the other part.
+#[test]
+fn both_versions_of_a_session_left_by_a_kill_are_healed() {
+    let dir = realclient("");
+    let input = |n: u32| dir.join(format!("ph-s2202-0{n}.blob.jsonl"));
+    let full = std::fs::read_to_string(input(3)).unwrap();
+    let lines: Vec<&str> = full.split('\n').filter(|l| !l.is_empty()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let partial = tmp.path().join("ph-s2202-03.blob.jsonl");
+    std::fs::write(&partial, lines[..lines.len() / 2].join("\n")).unwrap();
+
+    // The old version beside session 2, then the new one converted later into another lake and
+    // copied in: what the killed run would have left.
+    let lake = tempfile::tempdir().unwrap();
+    convert(&[&input(2), &partial], lake.path(), &Default::default());
+    let newer = tempfile::tempdir().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    convert(&[&input(3)], newer.path(), &Default::default());
+    for (rel, _) in tree(newer.path()) {
+        if rel.ends_with(".parquet") {
+            let to = lake.path().join(&rel);
+            assert!(!to.exists(), "{rel} exists in both lakes");
+            std::fs::copy(newer.path().join(&rel), to).unwrap();
+        }
+    }
+    let versions = "SELECT count(*) FROM recordings WHERE session_id = 'ph-s2202-03'";
+    assert_eq!(sql_i64(lake.path(), versions), 2);
+
+    let s = convert(&[&input(1)], lake.path(), &Default::default());
+    assert_eq!(s.sink.sessions_written, 1);
+    assert_eq!(s.sink.parts_rewritten, 1);
+    assert_eq!(sql_i64(lake.path(), versions), 1);
+    let events = |sid: &str| {
+        sql_i64(
+            lake.path(),
+            &format!("SELECT count(*) FROM events WHERE session_id = '{sid}'"),
+        ) as usize
+    };
+    assert_eq!(events("ph-s2202-03"), lines.len());
+    assert_eq!(events("ph-s2202-02"), expected_events(&input(2)));
+    assert_eq!(events("ph-s2202-01"), expected_events(&input(1)));
+    assert_eq!(sql_i64(lake.path(), "SELECT count(*) FROM recordings"), 3);
+}
+
 #[test]
 fn a_session_split_over_files_is_merged() {
     let full = std::fs::read_to_string(realclient("ph-s2202-04.blob.jsonl")).unwrap();
