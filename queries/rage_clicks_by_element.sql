@@ -12,27 +12,39 @@
 -- @param max_distance_px 30  ... and less than this many px (Manhattan) from it (threshold_px)
 -- @param from_date '0000-01-01'  first partition date (YYYY-MM-DD) to read
 -- @param to_date '9999-12-31'  last partition date (YYYY-MM-DD) to read
+--
+-- Computed as in rage_clicks.sql (see there): window functions over buckets of sessions per date
+-- rather than one partition per (session, window), which DataFusion evaluates much faster.
 WITH clicks AS (
-  SELECT session_id, window_id, seq, ts_ms, x, y, url, target_selector, target_tag, target_text
+  SELECT session_id, window_id, date, SUBSTR(session_id, 1, 2) AS bucket, seq, ts_ms, x, y,
+         url, target_selector, target_tag, target_text
   FROM events
   WHERE event_type = 3 AND source = 2 AND interaction = 2
     AND date >= ${from_date} AND date <= ${to_date}
 ),
 marked AS (
-  SELECT session_id, window_id, seq, ts_ms, url, target_selector, target_tag, target_text,
-         CASE WHEN LAG(ts_ms) OVER w IS NULL
-                OR ts_ms - LAG(ts_ms) OVER w >= ${max_gap_ms}
-                OR COALESCE(ABS(x - LAG(x) OVER w) + ABS(y - LAG(y) OVER w), ${max_distance_px}) >= ${max_distance_px}
-              THEN 1 ELSE 0 END AS chain_start
+  SELECT session_id, window_id, date, bucket, seq, ts_ms, url, target_selector, target_tag, target_text,
+         CASE WHEN LAG(ts_ms) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq) IS NULL
+                OR LAG(session_id) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq) <> session_id
+                OR LAG(window_id) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq) <> window_id
+                OR ts_ms - LAG(ts_ms) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq) >= ${max_gap_ms}
+                OR COALESCE(ABS(x - LAG(x) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq))
+                          + ABS(y - LAG(y) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq)),
+                            ${max_distance_px}) >= ${max_distance_px}
+              THEN 1 ELSE 0 END AS chain_start,
+         COUNT(*) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS rows_in_bucket
   FROM clicks
-  WINDOW w AS (PARTITION BY session_id, window_id ORDER BY ts_ms, seq)
 ),
 chains AS (
-  SELECT session_id, window_id, ts_ms, url, target_selector, target_tag, target_text, chain_start,
-         SUM(chain_start) OVER (PARTITION BY session_id, window_id ORDER BY ts_ms, seq
+  SELECT session_id, window_id, date, bucket, ts_ms, url, target_selector, target_tag, target_text, chain_start,
+         SUM(chain_start) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS chain,
-         LEAD(chain_start) OVER (PARTITION BY session_id, window_id ORDER BY ts_ms, seq) AS next_start
+         LEAD(chain_start) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq) AS next_start,
+         COUNT(*) OVER (PARTITION BY date, bucket ORDER BY session_id, window_id, ts_ms, seq
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS rows_in_bucket
   FROM marked
+  WHERE rows_in_bucket > 0
 ),
 bursts AS (
   SELECT session_id,
@@ -45,8 +57,8 @@ bursts AS (
   FROM chains
   -- a click alone in its chain (it starts one and the next click starts another) is never part
   -- of a burst: dropping those first leaves the grouping a fraction of the clicks
-  WHERE chain_start = 0 OR next_start = 0 OR ${min_clicks} <= 1
-  GROUP BY session_id, window_id, chain
+  WHERE (chain_start = 0 OR next_start = 0 OR ${min_clicks} <= 1) AND rows_in_bucket > 0
+  GROUP BY session_id, window_id, date, bucket, chain
   HAVING COUNT(*) >= ${min_clicks}
 )
 SELECT url,
