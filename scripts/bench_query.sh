@@ -60,11 +60,14 @@ events = con.execute("SELECT count(*) FROM events").fetchone()[0]
 files = con.execute(f"SELECT count(*) FROM glob('{lake}/events/**/*.parquet')").fetchone()[0]
 print(f"lake: {events} events in {files} files, duckdb {duckdb.__version__}")
 
-def best(f):
-    times, rows = [], None
+def best(*engines):
+    """Best time and rows per engine; runs alternate between engines so that both see the same
+    drift of this machine's speed."""
+    times, rows = [[] for _ in engines], [None] * len(engines)
     for _ in range(runs):
-        t = time.perf_counter(); rows = f(); times.append(time.perf_counter() - t)
-    return min(times), rows
+        for i, f in enumerate(engines):
+            t = time.perf_counter(); rows[i] = f(); times[i].append(time.perf_counter() - t)
+    return [(min(t), r) for t, r in zip(times, rows)]
 
 print(f"{'query':<18}{'replaylake s':>14}{'rows':>10}{'duckdb s':>12}{'rows':>10}")
 for name in ["rage_clicks", "session_summary"]:
@@ -75,8 +78,7 @@ for name in ["rage_clicks", "session_summary"]:
         return out.count(b"\n") - 1
     def theirs():
         return len(con.execute(sql).fetchall())
-    t1, r1 = best(ours)
-    t2, r2 = best(theirs)
+    (t1, r1), (t2, r2) = best(ours, theirs)
     print(f"{name:<18}{t1:>14.2f}{r1:>10}{t2:>12.2f}{r2:>10}")
     if r1 != r2:
         sys.exit(f"{name}: row counts differ")
