@@ -62,29 +62,14 @@ window_end AS (
   GROUP BY session_id, window_key
 ),
 signals AS (
-  SELECT session_id, window_key, seq, ts_ms, node_id,
-         CASE WHEN event_type = 3 AND source = 0 THEN 'mutation'
-              WHEN event_type = 3 AND source = 3 THEN 'scroll'
-              WHEN event_type = 3 AND source = 14 THEN 'selection'
-              WHEN event_type = 3 AND source = 2 THEN 'focus'
-              ELSE 'page' END AS kind
+  -- signs of life: a mutation (source 0), scroll (3) or selection (14), a focus (MouseInteraction
+  -- Focus: source 2, interaction 5), or a page change (FullSnapshot or Meta: event_type 2 or 4;
+  -- their source is null). The kinds are told apart by these columns in the NOT EXISTS below, not by a
+  -- CASE label: DataFusion copies such a CASE into the scan's filter, which then took 3 s.
+  SELECT session_id, window_key, seq, ts_ms, node_id, event_type, source
   FROM window_events
   WHERE (event_type = 3 AND source IN (0, 3, 14)) OR (event_type = 3 AND source = 2 AND interaction = 5)
      OR event_type IN (2, 4)
-),
-alive AS (
-  SELECT c.session_id, c.window_key, c.seq
-  FROM candidates c
-  JOIN signals s
-    ON s.session_id = c.session_id AND s.window_key = c.window_key
-   AND s.ts_ms >= c.ts_ms - ${focus_ms} AND s.ts_ms <= c.ts_ms + ${timeout_ms}
-  WHERE (s.kind = 'focus' AND s.node_id = c.node_id AND s.seq < c.seq)
-     OR ((s.ts_ms > c.ts_ms OR (s.ts_ms = c.ts_ms AND s.seq > c.seq))
-         AND ((s.kind = 'mutation' AND s.ts_ms - c.ts_ms <= ${mutation_ms})
-              OR (s.kind = 'scroll' AND s.ts_ms - c.ts_ms <= ${scroll_ms})
-              OR (s.kind = 'selection' AND s.ts_ms - c.ts_ms <= ${selection_ms})
-              OR s.kind = 'page'))
-  GROUP BY c.session_id, c.window_key, c.seq
 )
 SELECT c.session_id,
        CASE WHEN c.window_key = '' THEN NULL ELSE c.window_key END AS window_id,
@@ -100,6 +85,18 @@ SELECT c.session_id,
        c.target_text
 FROM candidates c
 JOIN window_end e ON e.session_id = c.session_id AND e.window_key = c.window_key
-LEFT JOIN alive a ON a.session_id = c.session_id AND a.window_key = c.window_key AND a.seq = c.seq
-WHERE a.seq IS NULL AND e.last_ms >= c.ts_ms + ${timeout_ms}
+WHERE e.last_ms >= c.ts_ms + ${timeout_ms}
+  -- no sign of life after the click (or, for a focus, just before it)
+  AND NOT EXISTS (
+        SELECT 1
+        FROM signals s
+        WHERE s.session_id = c.session_id AND s.window_key = c.window_key
+          AND s.ts_ms >= c.ts_ms - ${focus_ms} AND s.ts_ms <= c.ts_ms + ${timeout_ms}
+          AND ((s.source = 2 AND s.node_id = c.node_id AND s.seq < c.seq)        -- focus
+             OR ((s.ts_ms > c.ts_ms OR (s.ts_ms = c.ts_ms AND s.seq > c.seq))
+                 AND ((s.source = 0 AND s.ts_ms - c.ts_ms <= ${mutation_ms})      -- mutation
+                      OR (s.source = 3 AND s.ts_ms - c.ts_ms <= ${scroll_ms})     -- scroll
+                      OR (s.source = 14 AND s.ts_ms - c.ts_ms <= ${selection_ms}) -- selection
+                      OR s.event_type IN (2, 4))))                                -- page change
+      )
 ORDER BY c.session_id, c.ts_ms, c.seq
