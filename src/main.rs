@@ -83,6 +83,7 @@ fn main() {
         Command::Demo(a) => cli::demo::run(a, handle),
         Command::Pull(a) => cli::pull::run(a, args.quiet, handle),
         Command::Query(a) => cli::query::run(a, handle),
+        Command::Compact(a) => cli::compact::run(a, handle),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,5 +1,6 @@
 //! The `replaylake` command line: one module per command over the library's public functions.
 
+pub mod compact;
 pub mod convert;
 pub mod demo;
 pub mod pull;
@@ -66,6 +67,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Run SQL over a lake: ad hoc, or a query of the queries/ library (--file NAME, --list).
     Query(query::QueryArgs),
+    /// Merge the small parts of each partition into large files (faster queries in any engine).
+    Compact(compact::CompactArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

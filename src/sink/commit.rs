@@ -127,10 +127,10 @@ fn checksum_key(s: &str) -> Option<u128> {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Journal {
-    add: Vec<String>,
-    delete: Vec<String>,
-    committed: bool,
+pub(super) struct Journal {
+    pub(super) add: Vec<String>,
+    pub(super) delete: Vec<String>,
+    pub(super) committed: bool,
 }
 
 #[derive(Default)]
@@ -199,7 +199,7 @@ impl LakeWriter {
         self.lake.store.clone()
     }
 
-    fn list(&self, rel: &str) -> Result<Vec<Path>> {
+    pub(super) fn list(&self, rel: &str) -> Result<Vec<Path>> {
         let prefix = self.lake.path(rel);
         let store = self.store();
         self.rt
@@ -213,7 +213,21 @@ impl LakeWriter {
             .map_err(|e| Error::store(rel, e))
     }
 
-    fn get(&self, rel: &str) -> Result<Option<Bytes>> {
+    /// Files under `rel` with their sizes, as paths relative to the lake.
+    pub(super) fn list_sizes(&self, rel: &str) -> Result<Vec<(String, u64)>> {
+        let prefix = self.lake.path(rel);
+        let store = self.store();
+        let metas = self
+            .rt
+            .block_on(async move { store.list(Some(&prefix)).try_collect::<Vec<_>>().await })
+            .map_err(|e| Error::store(rel, e))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (self.lake.relative(&m.location), m.size))
+            .collect())
+    }
+
+    pub(super) fn get(&self, rel: &str) -> Result<Option<Bytes>> {
         let p = self.lake.path(rel);
         let store = self.store();
         match self
@@ -228,7 +242,7 @@ impl LakeWriter {
 
     /// Writes a file: a single PUT, or a multipart upload for large files (see
     /// [`crate::sink::store::put_object`]); either way the file is visible only once complete.
-    fn put(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
+    pub(super) fn put(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
         let lake = self.lake.clone();
         let len = data.len() as u64;
         let data = Bytes::from(data);
@@ -238,7 +252,7 @@ impl LakeWriter {
         Ok(())
     }
 
-    fn delete(&mut self, rel: &str) -> Result<()> {
+    pub(super) fn delete(&mut self, rel: &str) -> Result<()> {
         let p = self.lake.path(rel);
         let store = self.store();
         match self.rt.block_on(async move { store.delete(&p).await }) {
@@ -256,7 +270,7 @@ impl LakeWriter {
     /// committing the same part, which is refused (one writer per lake), unless it is byte for
     /// byte ours (a retried request that had in fact succeeded: already done). Marking it
     /// committed overwrites it. Stores without create-only writes fall back to a plain put.
-    fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
+    pub(super) fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
         let rel = format!("{JOURNAL_DIR}/{stem}.json");
         let body = Bytes::from(serde_json::to_vec_pretty(j).map_err(|e| Error::State {
             location: rel.clone(),
@@ -289,7 +303,7 @@ impl LakeWriter {
         }
     }
 
-    fn drop_journal(&mut self, stem: &str) -> Result<()> {
+    pub(super) fn drop_journal(&mut self, stem: &str) -> Result<()> {
         let rel = format!("{JOURNAL_DIR}/{stem}.json");
         let p = self.lake.path(&rel);
         let store = self.store();
@@ -738,7 +752,7 @@ fn same_checksum(loc: Option<Loc>, checksum: &str) -> bool {
 
 /// A part's name: a hash of the (session id, checksum) pairs it holds, in session order, so the
 /// same content always lands on the same keys.
-fn part_stem<'a>(sessions: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(super) fn part_stem<'a>(sessions: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut h = Xxh3::new();
     for (sid, checksum) in sessions {
         h.update(sid.as_bytes());
@@ -774,7 +788,10 @@ fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
         .collect()
 }
 
-fn read_index_columns(bytes: Bytes, location: &str) -> Result<Vec<(String, String, i64)>> {
+pub(super) fn read_index_columns(
+    bytes: Bytes,
+    location: &str,
+) -> Result<Vec<(String, String, i64)>> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::parquet(location, e))?;
     let schema = builder.schema().clone();
@@ -796,7 +813,7 @@ fn read_index_columns(bytes: Bytes, location: &str) -> Result<Vec<(String, Strin
 
 /// An old part's rows in the table's current schema: columns the part was written without (an
 /// older schema version) become nulls, types are cast, columns no longer in the schema are dropped.
-fn conform(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+pub(super) fn conform(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = table.schema();
     if batch.schema().fields() == schema.fields() {
         return Ok(batch.clone());

@@ -5,9 +5,11 @@
 //! - [`writer`]: ZSTD Parquet with statistics, a bloom filter on `session_id`, sorted rows and
 //!   replaylake's version in the footer;
 //! - [`commit`]: the lake writer: buffering by partition, idempotent part names, a journal that a
-//!   rerun rolls back or forward, and replacement of sessions that changed.
+//!   rerun rolls back or forward, and replacement of sessions that changed;
+//! - [`compact`]: merging the small parts of a partition into large files.
 
 pub mod commit;
+pub mod compact;
 pub mod partition;
 pub mod store;
 pub mod writer;

@@ -29,7 +29,7 @@ pub const MAX_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Arrow bytes (before encoding) after which a row group is cut.
 pub const MAX_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
 
-fn properties(table: Table, sessions: usize) -> Result<WriterProperties> {
+pub(crate) fn properties(table: Table, sessions: usize) -> Result<WriterProperties> {
     let schema = table.schema();
     let sorting = table
         .sort_columns()

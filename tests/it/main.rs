@@ -2,6 +2,7 @@
 //! DataFusion again), one module per area.
 
 mod common;
+mod compact;
 mod convert;
 mod crash;
 mod duckdb;

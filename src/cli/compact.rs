@@ -1,0 +1,58 @@
+//! `replaylake compact --lake URL`.
+
+use clap::Args;
+
+use crate::cli::{exit, human_bytes, parse_key_value};
+use crate::error::Result;
+use crate::sink::{Lake, LakeWriter, SinkOptions};
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
+    #[arg(long, short = 'l', default_value = "./lake", env = "REPLAYLAKE_DEST")]
+    pub lake: String,
+    /// Largest file to write, in MiB of compressed Parquet: the parts of a partition are merged in
+    /// groups up to this size. Memory is about twice this.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    pub file_mb: u64,
+    /// object_store option for the lake, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
+    #[arg(long = "storage-option", value_parser = parse_key_value)]
+    pub storage_options: Vec<(String, String)>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &CompactArgs, rt: tokio::runtime::Handle) -> Result<i32> {
+    let lake = Lake::open(&args.lake, &args.storage_options)?;
+    let mut writer = LakeWriter::open(lake, SinkOptions::default(), rt)?;
+    let s = writer.compact(args.file_mb << 20)?;
+    writer.finish(&serde_json::json!({ "compact": &s }))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&s).expect("summary serializes")
+        );
+        return Ok(exit::OK);
+    }
+    if s.parts_before == 0 {
+        println!(
+            "nothing to compact in {}: no partition has several parts",
+            args.lake
+        );
+        return Ok(exit::OK);
+    }
+    let rows: Vec<String> = s.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!(
+        "compacted {} partitions of {} in {:.2}s: {} parts ({}) into {} ({})",
+        s.dirs_compacted,
+        args.lake,
+        s.elapsed_seconds,
+        s.parts_before,
+        human_bytes(s.bytes_before),
+        s.parts_after,
+        human_bytes(s.bytes_after)
+    );
+    println!("  rows copied: {}", rows.join(", "));
+    Ok(exit::OK)
+}
