@@ -7,7 +7,9 @@
 #   TARGET_MB  size of the generated input (default 4400: each MB of scale.py output from
 #              tests/data/realclient holds about 2,400 rrweb events, so about 10.5 million events)
 #   RUNS       timed runs per engine and query (default 3)
+# The lake is compacted (`replaylake compact`) before the queries, as we advise users to do.
 # Env: BENCH_DIR (default: a temp dir, removed at the end), BENCH_KEEP=1 keeps it,
+#      BENCH_COMPACT=0 queries the lake as convert left it,
 #      SHARED (default: ../shared next to the clone) for bench/scale.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,10 @@ if [ ! -d "$DIR/lake/events" ]; then
   end=$(date +%s.%N)
   echo "convert: $(python3 -c "print(f'{$end-$start:.1f}')") s" >&2
   rm -rf "$DIR/input"
+fi
+if [ "${BENCH_COMPACT:-1}" = 1 ]; then
+  echo "== compacting (replaylake compact; BENCH_COMPACT=0 skips)" >&2
+  /usr/bin/time -f "compact: %e s, peak RSS %M KB" "$BIN" -q compact --lake "$DIR/lake" >&2
 fi
 
 echo "== timing (best of $RUNS), $(nproc) cores" >&2

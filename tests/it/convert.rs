@@ -419,6 +419,32 @@ fn a_session_split_over_files_is_merged() {
         sql_i64(dest.path(), "SELECT count(DISTINCT seq) FROM events") as usize,
         lines.len()
     );
+
+    // A rerun finds the merged session unchanged and leaves every file as it was, whether its
+    // first fragment was still buffered when the second came or already written to a part.
+    let data_files = |d: &Path| {
+        tree(d)
+            .into_iter()
+            .filter(|(p, _)| !p.starts_with("_replaylake/runs"))
+            .collect::<Vec<_>>()
+    };
+    let before = data_files(dest.path());
+    for buffer_bytes in [64 << 20, 1] {
+        let mut opts = ConvertOptions::default();
+        opts.sink.buffer_bytes = buffer_bytes;
+        opts.threads = 1;
+        let again = convert(&[tmp.path()], dest.path(), &opts);
+        assert_eq!(
+            (
+                again.sink.sessions_unchanged,
+                again.sink.sessions_written,
+                again.sink.sessions_replaced
+            ),
+            (1, 0, 0),
+            "buffer {buffer_bytes}"
+        );
+        assert_eq!(data_files(dest.path()), before, "buffer {buffer_bytes}");
+    }
 }
 
 #[test]
