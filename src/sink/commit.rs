@@ -128,9 +128,9 @@ fn checksum_key(s: &str) -> Option<u128> {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct Journal {
-    pub(super) add: Vec<String>,
-    pub(super) delete: Vec<String>,
-    pub(super) committed: bool,
+    add: Vec<String>,
+    delete: Vec<String>,
+    committed: bool,
 }
 
 #[derive(Default)]
@@ -256,7 +256,7 @@ impl LakeWriter {
         Ok(())
     }
 
-    pub(super) fn delete(&mut self, rel: &str) -> Result<()> {
+    fn delete(&mut self, rel: &str) -> Result<()> {
         let p = self.lake.path(rel);
         let store = self.store();
         match self.rt.block_on(async move { store.delete(&p).await }) {
@@ -274,7 +274,7 @@ impl LakeWriter {
     /// committing the same part, which is refused (one writer per lake), unless it is byte for
     /// byte ours (a retried request that had in fact succeeded: already done). Marking it
     /// committed overwrites it. Stores without create-only writes fall back to a plain put.
-    pub(super) fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
+    fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
         let rel = format!("{JOURNAL_DIR}/{stem}.json");
         let body = Bytes::from(serde_json::to_vec_pretty(j).map_err(|e| Error::State {
             location: rel.clone(),
@@ -307,7 +307,7 @@ impl LakeWriter {
         }
     }
 
-    pub(super) fn drop_journal(&mut self, stem: &str) -> Result<()> {
+    fn drop_journal(&mut self, stem: &str) -> Result<()> {
         let rel = format!("{JOURNAL_DIR}/{stem}.json");
         let p = self.lake.path(&rel);
         let store = self.store();
@@ -673,29 +673,47 @@ impl LakeWriter {
                 }
             }
         }
-        let mut journal = Journal {
-            add,
-            delete: old_files.clone(),
-            committed: false,
-        };
         let jname = format!("rewrite-{stem}");
-        self.put_journal(&jname, &journal)?;
+        let journal = self.start_replacement(&jname, add, old_files)?;
         for (t, rel, batches) in to_write {
             let (data, _) = encode(t, &batches, remaining.len(), &rel)?;
             self.put(&rel, data)?;
         }
-        journal.committed = true;
-        self.put_journal(&jname, &journal)?;
-        for f in &old_files {
-            if !journal.add.contains(f) {
-                self.delete(f)?;
-            }
-        }
-        self.drop_journal(&jname)?;
+        self.finish_replacement(&jname, journal)?;
         // The sessions that stay keep their part number; only its name changed.
         self.parts[part as usize].stem = new_stem.into();
         self.stats.parts_rewritten += 1;
         Ok(())
+    }
+
+    /// Starts replacing the files `delete` by `add`: records both in journal `jname` before any
+    /// new file is written. Write the new files, then call [`Self::finish_replacement`].
+    pub(super) fn start_replacement(
+        &mut self,
+        jname: &str,
+        add: Vec<String>,
+        delete: Vec<String>,
+    ) -> Result<Journal> {
+        let journal = Journal {
+            add,
+            delete,
+            committed: false,
+        };
+        self.put_journal(jname, &journal)?;
+        Ok(journal)
+    }
+
+    /// Ends a replacement once its new files are in place: marks the journal committed (a rerun
+    /// now rolls forward), deletes the replaced files and drops the journal.
+    pub(super) fn finish_replacement(&mut self, jname: &str, mut journal: Journal) -> Result<()> {
+        journal.committed = true;
+        self.put_journal(jname, &journal)?;
+        for f in &journal.delete {
+            if !journal.add.contains(f) {
+                self.delete(f)?;
+            }
+        }
+        self.drop_journal(jname)
     }
 
     /// Writes a file's rejects as NDJSON under `_rejects/`, named after the input and its

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::schema::{TABLES, Table};
 use crate::sink::LakeWriter;
-use crate::sink::commit::{Journal, conform, part_stem, read_index_columns};
+use crate::sink::commit::{conform, part_stem, read_index_columns};
 use crate::sink::partition::file_path;
 use crate::sink::writer::properties;
 
@@ -189,27 +189,16 @@ impl LakeWriter {
             *rows.entry(t.name().to_string()).or_default() += n;
             encoded.push((rel, data));
         }
-        let mut journal = Journal {
-            add: encoded.iter().map(|(rel, _)| rel.clone()).collect(),
-            delete: old_files.clone(),
-            committed: false,
-        };
         let jname = format!("compact-{new_stem}");
-        self.put_journal(&jname, &journal)?;
+        let add = encoded.iter().map(|(rel, _)| rel.clone()).collect();
+        let journal = self.start_replacement(&jname, add, old_files)?;
         let mut written = 0;
         // recordings last, as in every commit: a recordings row means the session's files exist
         for (rel, data) in encoded {
             written += data.len() as u64;
             self.put(&rel, data)?;
         }
-        journal.committed = true;
-        self.put_journal(&jname, &journal)?;
-        for f in &old_files {
-            if !journal.add.contains(f) {
-                self.delete(f)?;
-            }
-        }
-        self.drop_journal(&jname)?;
+        self.finish_replacement(&jname, journal)?;
         tracing::debug!(dir, parts = stems.len(), stem = new_stem, "parts merged");
         Ok(written)
     }

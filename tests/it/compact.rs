@@ -48,16 +48,22 @@ fn parquet_files(dest: &Path, table: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn parts_merge_into_one_sorted_file_with_every_row() {
-    let inputs: Vec<PathBuf> = (1..=6)
+/// The first `n` real sessions, and options that write each session as its own part (a tiny
+/// buffer).
+fn one_part_per_session(n: u32) -> (Vec<PathBuf>, ConvertOptions) {
+    let inputs = (1..=n)
         .map(|n| realclient(&format!("ph-s2202-0{n}.blob.jsonl")))
         .collect();
-    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    let dest = tempfile::tempdir().unwrap();
-    // a tiny buffer: each session is written as its own part
     let mut opts = ConvertOptions::default();
     opts.sink.buffer_bytes = 1;
+    (inputs, opts)
+}
+
+#[test]
+fn parts_merge_into_one_sorted_file_with_every_row() {
+    let (inputs, opts) = one_part_per_session(6);
+    let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let dest = tempfile::tempdir().unwrap();
     convert(&refs, dest.path(), &opts);
     assert_eq!(parquet_files(dest.path(), "recordings").len(), 6);
     let before = contents(dest.path());
@@ -105,13 +111,9 @@ fn parts_merge_into_one_sorted_file_with_every_row() {
 
 #[test]
 fn parts_larger_than_the_budget_stay_alone() {
-    let inputs: Vec<PathBuf> = (1..=3)
-        .map(|n| realclient(&format!("ph-s2202-0{n}.blob.jsonl")))
-        .collect();
+    let (inputs, opts) = one_part_per_session(3);
     let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     let dest = tempfile::tempdir().unwrap();
-    let mut opts = ConvertOptions::default();
-    opts.sink.buffer_bytes = 1;
     convert(&refs, dest.path(), &opts);
     let before = contents(dest.path());
     let s = compact(dest.path(), 1);

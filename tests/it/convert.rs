@@ -13,6 +13,14 @@ use serde_json::Value;
 
 use crate::common::*;
 
+/// The lake's files and sizes, without the run records (which every run adds).
+fn data_files(dest: &Path) -> Vec<(String, u64)> {
+    tree(dest)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("_replaylake/runs"))
+        .collect()
+}
+
 /// Events in a fixture, counted independently of replaylake's decoder (serde_json::Value trees,
 /// exact duplicates by window, timestamp and raw JSON), for fixtures of one session.
 fn expected_events(path: &Path) -> usize {
@@ -300,12 +308,6 @@ fn rerun_is_idempotent_and_a_newer_version_replaces_the_old() {
     let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     let first = convert(&refs, dest.path(), &Default::default());
     assert_eq!(first.sink.sessions_written, 6);
-    let data_files = |d: &Path| {
-        tree(d)
-            .into_iter()
-            .filter(|(p, _)| !p.starts_with("_replaylake/runs"))
-            .collect::<Vec<_>>()
-    };
     let before = data_files(dest.path());
     let events = sql_i64(dest.path(), "SELECT count(*) FROM events");
     let second = convert(&refs, dest.path(), &Default::default());
@@ -422,12 +424,6 @@ fn a_session_split_over_files_is_merged() {
 
     // A rerun finds the merged session unchanged and leaves every file as it was, whether its
     // first fragment was still buffered when the second came or already written to a part.
-    let data_files = |d: &Path| {
-        tree(d)
-            .into_iter()
-            .filter(|(p, _)| !p.starts_with("_replaylake/runs"))
-            .collect::<Vec<_>>()
-    };
     let before = data_files(dest.path());
     for buffer_bytes in [64 << 20, 1] {
         let mut opts = ConvertOptions::default();
