@@ -13,8 +13,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// Visible text is capped at this many characters.
@@ -30,12 +32,72 @@ const MAX_SELECTOR_DEPTH: usize = 32;
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
     Document,
-    Element {
-        tag: Box<str>,
-        attrs: Vec<(Box<str>, Box<str>)>,
-    },
+    Element { tag: Box<str>, attrs: Attrs },
     Text(Box<str>),
     Other,
+}
+
+type AttrList = Vec<(Box<str>, Box<str>)>;
+
+/// An element's attributes. Most elements of a page are never clicked, so a snapshot's attributes
+/// are kept as their JSON text (one allocation) and parsed only when an element is described or
+/// an attribute mutation touches it.
+#[derive(Debug, Clone, PartialEq)]
+enum Attrs {
+    /// The serialized attributes object, unparsed.
+    Raw(Box<str>),
+    List(AttrList),
+}
+
+impl Attrs {
+    fn from_raw(raw: Option<&RawValue>) -> Attrs {
+        match raw.map(|r| r.get()) {
+            Some(r) if r.starts_with('{') && r[1..].trim_start() != "}" => Attrs::Raw(r.into()),
+            _ => Attrs::List(Vec::new()),
+        }
+    }
+
+    fn list(&self) -> Cow<'_, [(Box<str>, Box<str>)]> {
+        match self {
+            Attrs::Raw(r) => Cow::Owned(parse_attrs(r)),
+            Attrs::List(l) => Cow::Borrowed(l),
+        }
+    }
+
+    fn make_mut(&mut self) -> &mut AttrList {
+        if let Attrs::Raw(r) = self {
+            *self = Attrs::List(parse_attrs(r));
+        }
+        match self {
+            Attrs::List(l) => l,
+            Attrs::Raw(_) => unreachable!("just parsed"),
+        }
+    }
+}
+
+/// A serialized attributes object as name/value pairs in document order (values that are not
+/// strings or numbers are left out, as before a click could use them).
+fn parse_attrs(raw: &str) -> AttrList {
+    serde_json::from_str::<attr_list::Pairs<'_>>(raw)
+        .map(|p| {
+            p.0.into_iter()
+                .filter_map(|(k, v)| attr_value(v).map(|v| (k.as_ref().into(), v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A node's kind from its serialized fields (rrweb's NodeType: 0 document, 2 element, 3 text).
+fn node_kind(ty: u8, tag: Option<&str>, attrs: Option<&RawValue>, text: Option<&str>) -> Kind {
+    match ty {
+        0 => Kind::Document,
+        2 => Kind::Element {
+            tag: tag.unwrap_or("").to_ascii_lowercase().into(),
+            attrs: Attrs::from_raw(attrs),
+        },
+        3 => Kind::Text(text.unwrap_or("").into()),
+        _ => Kind::Other,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -89,12 +151,6 @@ mod attr_list {
     }
 }
 
-#[derive(Deserialize)]
-struct FullSnapshotData<'a> {
-    #[serde(borrow)]
-    node: Option<Box<SNodeDe<'a>>>,
-}
-
 /// rrweb's serialized node (`serializedNodeWithId`); attributes in document order.
 #[derive(Deserialize)]
 struct SNodeDe<'a> {
@@ -104,7 +160,7 @@ struct SNodeDe<'a> {
     #[serde(rename = "tagName", borrow)]
     tag: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    attributes: Option<attr_list::Pairs<'a>>,
+    attributes: Option<&'a RawValue>,
     #[serde(rename = "childNodes", borrow, default)]
     children: Vec<SNodeDe<'a>>,
     #[serde(rename = "textContent", borrow)]
@@ -160,6 +216,140 @@ fn parse_deep<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
     T::deserialize(de).ok()
 }
 
+/// A FullSnapshot's `data` object: its `node` goes into the mirror; the value is the root's id.
+struct SnapshotSeed<'m>(NodeSeed<'m>);
+
+impl<'de> DeserializeSeed<'de> for SnapshotSeed<'_> {
+    type Value = Option<i64>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SnapshotSeed<'_> {
+    type Value = Option<i64>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a FullSnapshot data object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Option<i64>, M::Error> {
+        let NodeSeed { mirror, kids } = self.0;
+        let mut root = None;
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            if k == "node" && root.is_none() {
+                root = m.next_value_seed(NodeSeed {
+                    mirror: &mut *mirror,
+                    kids: &mut *kids,
+                })?;
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(root)
+    }
+}
+
+/// One serialized node (`serializedNodeWithId`), inserted with its subtree as it is parsed. rrweb
+/// writes `id` after `childNodes`, so the children go in first, parentless, their ids on the
+/// `kids` stack, and are linked under the node when its object ends. The value is the node's id
+/// (`None` for null, or a node without a type or id: its subtree is dropped).
+struct NodeSeed<'m> {
+    mirror: &'m mut Mirror,
+    kids: &'m mut Vec<i64>,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Option<i64>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = Option<i64>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a serialized rrweb node")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<i64>, E> {
+        Ok(None)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Option<i64>, M::Error> {
+        let NodeSeed { mirror, kids } = self;
+        let start = kids.len();
+        let (mut ty, mut id) = (None, None);
+        let (mut tag, mut attrs, mut text) = (None, None, None);
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            match k.as_ref() {
+                "type" => ty = Some(m.next_value::<u8>()?),
+                "id" => id = Some(m.next_value::<i64>()?),
+                "tagName" => tag = m.next_value::<Option<Cow<'de, str>>>()?,
+                "attributes" => attrs = m.next_value::<Option<&'de RawValue>>()?,
+                "textContent" => text = m.next_value::<Option<Cow<'de, str>>>()?,
+                "childNodes" => m.next_value_seed(ChildrenSeed {
+                    mirror: &mut *mirror,
+                    kids: &mut *kids,
+                })?,
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let (Some(ty), Some(id)) = (ty, id) else {
+            for orphan in kids.drain(start..) {
+                mirror.remove_subtree(orphan);
+            }
+            return Ok(None);
+        };
+        let kind = node_kind(ty, tag.as_deref(), attrs, text.as_deref());
+        mirror.nodes.insert(
+            id,
+            Node {
+                kind,
+                parent: None,
+                first_child: None,
+                last_child: None,
+                prev: None,
+                next: None,
+            },
+        );
+        for child in kids.drain(start..) {
+            mirror.link(child, id, None);
+        }
+        Ok(Some(id))
+    }
+}
+
+/// A node's `childNodes`: each child inserted, its id pushed on the `kids` stack.
+struct ChildrenSeed<'m> {
+    mirror: &'m mut Mirror,
+    kids: &'m mut Vec<i64>,
+}
+
+impl<'de> DeserializeSeed<'de> for ChildrenSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChildrenSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of child nodes")
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<(), S::Error> {
+        let ChildrenSeed { mirror, kids } = self;
+        while let Some(child) = s.next_element_seed(NodeSeed {
+            mirror: &mut *mirror,
+            kids: &mut *kids,
+        })? {
+            if let Some(id) = child {
+                kids.push(id);
+            }
+        }
+        Ok(())
+    }
+}
+
 fn attr_value(raw: &RawValue) -> Option<Box<str>> {
     let s = raw.get();
     match s.as_bytes().first()? {
@@ -175,7 +365,9 @@ fn attr_value(raw: &RawValue) -> Option<Box<str>> {
 /// The DOM mirror of one window.
 #[derive(Debug, Default)]
 pub struct Mirror {
-    nodes: HashMap<i64, Node>,
+    /// foldhash: much faster than SipHash on integer keys, and randomly seeded per map (the ids
+    /// come from recordings, which a hostile visitor could craft).
+    nodes: HashMap<i64, Node, foldhash::fast::RandomState>,
 }
 
 impl Mirror {
@@ -188,13 +380,21 @@ impl Mirror {
     }
 
     /// Replaces the mirror with a FullSnapshot's tree (`data` = the event's decompressed data).
+    /// The nodes go into a new mirror as they are parsed (no intermediate tree); data that does
+    /// not parse, or has no root node, leaves the mirror as it was.
     pub fn full_snapshot(&mut self, data: &str) {
-        let Some(d) = parse_deep::<FullSnapshotData<'_>>(data) else {
-            return;
-        };
-        let Some(root) = d.node else { return };
-        self.nodes.clear();
-        self.insert_tree(*root, None, None);
+        let mut fresh = Mirror::default();
+        let mut kids = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(data);
+        de.disable_recursion_limit();
+        let de = serde_stacker::Deserializer::new(&mut de);
+        let seed = SnapshotSeed(NodeSeed {
+            mirror: &mut fresh,
+            kids: &mut kids,
+        });
+        if let Ok(Some(_root)) = seed.deserialize(de) {
+            *self = fresh;
+        }
     }
 
     /// Applies a Mutation (`data` = the decompressed data of an IncrementalSnapshot source 0).
@@ -250,6 +450,7 @@ impl Mirror {
                 ..
             }) = self.nodes.get_mut(&a.id)
             {
+                let attrs = attrs.make_mut();
                 for (k, v) in a.attributes.0 {
                     let pos = attrs.iter().position(|(n, _)| n.as_ref() == k.as_ref());
                     match (attr_value(v), pos) {
@@ -270,21 +471,7 @@ impl Mirror {
     fn insert_tree(&mut self, root: SNodeDe<'_>, parent: Option<i64>, before: Option<i64>) {
         let mut stack: Vec<(SNodeDe<'_>, Option<i64>, Option<i64>)> = vec![(root, parent, before)];
         while let Some((n, parent, before)) = stack.pop() {
-            let kind = match n.ty {
-                0 => Kind::Document,
-                2 => Kind::Element {
-                    tag: n.tag.as_deref().unwrap_or("").to_ascii_lowercase().into(),
-                    attrs: n
-                        .attributes
-                        .map(|p| p.0)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|(k, v)| attr_value(v).map(|v| (k.as_ref().into(), v)))
-                        .collect(),
-                },
-                3 => Kind::Text(n.text.as_deref().unwrap_or("").into()),
-                _ => Kind::Other,
-            };
+            let kind = node_kind(n.ty, n.tag.as_deref(), n.attributes, n.text.as_deref());
             let id = n.id;
             self.nodes.insert(
                 id,
@@ -391,9 +578,17 @@ impl Mirror {
         }
     }
 
-    fn element(&self, id: i64) -> Option<(&str, &[(Box<str>, Box<str>)])> {
+    fn element(&self, id: i64) -> Option<(&str, Cow<'_, [(Box<str>, Box<str>)]>)> {
         match &self.nodes.get(&id)?.kind {
-            Kind::Element { tag, attrs } => Some((tag, attrs)),
+            Kind::Element { tag, attrs } => Some((tag, attrs.list())),
+            _ => None,
+        }
+    }
+
+    /// The tag of an element node.
+    fn tag(&self, id: i64) -> Option<&str> {
+        match &self.nodes.get(&id)?.kind {
+            Kind::Element { tag, .. } => Some(tag),
             _ => None,
         }
     }
@@ -431,17 +626,17 @@ impl Mirror {
             let mut index = 0usize;
             let mut ambiguous = false;
             for sib in self.children(parent) {
-                let Some((stag, sattrs)) = self.element(sib) else {
-                    continue;
-                };
-                if stag != tag {
+                if self.tag(sib) != Some(tag) {
                     continue;
                 }
                 same_tag += 1;
                 if sib == id {
                     index = same_tag;
                 } else {
-                    let sclasses: Vec<&str> = Self::attr(sattrs, "class")
+                    let Some((_, sattrs)) = self.element(sib) else {
+                        continue;
+                    };
+                    let sclasses: Vec<&str> = Self::attr(&sattrs, "class")
                         .map(|c| c.split_ascii_whitespace().collect())
                         .unwrap_or_default();
                     if classes.iter().all(|c| sclasses.contains(c)) {
@@ -496,7 +691,7 @@ impl Mirror {
         let mut cur = Some(id);
         while let Some(c) = cur {
             let Some((t, a)) = self.element(c) else { break };
-            let (part, has_id) = self.selector_part(c, t, a);
+            let (part, has_id) = self.selector_part(c, t, &a);
             parts.push(part);
             if has_id || parts.len() >= MAX_SELECTOR_DEPTH || t == "html" {
                 break;
@@ -508,9 +703,9 @@ impl Mirror {
         let mut cur = Some(id);
         for _ in 0..8 {
             let Some(c) = cur else { break };
-            if let Some((t, a)) = self.element(c) {
-                if t == "a" {
-                    href = Self::attr(a, "href").map(str::to_string);
+            if self.tag(c) == Some("a") {
+                if let Some((_, a)) = self.element(c) {
+                    href = Self::attr(&a, "href").map(str::to_string);
                     break;
                 }
             }
@@ -527,8 +722,8 @@ impl Mirror {
         );
         Some(Target {
             tag: Some(tag.to_string()),
-            id: Self::attr(attrs, "id").map(str::to_string),
-            classes: Self::attr(attrs, "class")
+            id: Self::attr(&attrs, "id").map(str::to_string),
+            classes: Self::attr(&attrs, "class")
                 .map(|c| c.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
                 .filter(|c| !c.is_empty()),
             selector: Some(parts.join(" > ")),
