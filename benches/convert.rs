@@ -5,7 +5,12 @@
 //! - `decode_order_flatten`: the same, then order and flatten ([`replaylake::convert::flatten_session`]),
 //!   i.e. what one convert worker does per file;
 //! - `parquet_encode`: one table's part file ([`replaylake::sink::writer::encode`]), measured in
-//!   Arrow bytes of the table.
+//!   Arrow bytes of the table;
+//! - `floor`: the least any converter of these files must do, for scale: `json_parse` reads every
+//!   line with serde_json and keeps nothing (the "serde_json alone" figure of ../shared/bench),
+//!   `json_parse_unpack` also unpacks the posthog-js compressed payloads
+//!   ([`replaylake::decode::compressed::decompress_data`]), which the issue requires and the
+//!   DuckDB baseline skips.
 //!
 //! Run with `cargo bench --bench convert`; the end-to-end figure (MB/s, peak RSS, beside DuckDB)
 //! comes from `scripts/bench.sh`.
@@ -16,9 +21,14 @@ use std::path::PathBuf;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use replaylake::convert::flatten_session;
 use replaylake::decode::DecodeOptions;
+use replaylake::decode::compressed::{CV_2024_10, decompress_data};
+use replaylake::decode::utf8;
 use replaylake::schema::TABLES;
 use replaylake::sink::writer::encode;
 use replaylake::source::decode_bytes;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 fn inputs() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/realclient");
@@ -57,6 +67,44 @@ fn bench(c: &mut Criterion) {
                 let d = decode_bytes(name, bytes, &opts);
                 for s in d.sessions {
                     black_box(flatten_session(s.finish(), 0).expect("flattens"));
+                }
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Bytes(total));
+    // checked as UTF-8 the way the decoder does (simdutf8), then parsed from the str
+    let lines = || {
+        inputs
+            .iter()
+            .flat_map(|(_, b)| b.split(|&c| c == b'\n'))
+            .filter(|l| !l.is_empty())
+    };
+    g.bench_function("json_parse", |b| {
+        b.iter(|| {
+            for l in lines() {
+                let l = utf8(l).expect("UTF-8");
+                black_box(serde_json::from_str::<IgnoredAny>(l).expect("a JSON line"));
+            }
+        })
+    });
+    #[derive(Deserialize)]
+    struct Ev<'a> {
+        #[serde(rename = "type")]
+        ty: i64,
+        #[serde(borrow)]
+        data: &'a RawValue,
+        cv: Option<&'a str>,
+    }
+    g.bench_function("json_parse_unpack", |b| {
+        b.iter(|| {
+            for l in lines().filter(|l| !l.is_empty()) {
+                let (_, e): (IgnoredAny, Ev<'_>) =
+                    serde_json::from_slice(l).expect("a blob_v2 line");
+                if e.cv == Some(CV_2024_10) {
+                    black_box(decompress_data(e.ty, e.data).expect("unpacks"));
                 }
             }
         })

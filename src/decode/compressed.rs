@@ -79,8 +79,11 @@ pub fn decompress_json(bytes: &[u8]) -> Result<String, String> {
             &bytes[..bytes.len().min(4)]
         ));
     };
-    let text =
-        String::from_utf8(out).map_err(|e| format!("decompressed payload is not UTF-8: {e}"))?;
+    let text = match super::utf8(&out) {
+        // SAFETY: `out` was just checked to be UTF-8.
+        Ok(_) => unsafe { String::from_utf8_unchecked(out) },
+        Err(e) => return Err(format!("decompressed payload is not UTF-8: {e}")),
+    };
     serde_json::from_str::<&RawValue>(&text)
         .map_err(|e| format!("decompressed payload is not JSON: {e}"))?;
     Ok(text)
@@ -298,6 +301,10 @@ mod tests {
             br#""\u+0ff""#,
             br#""\x""#,
             b"123",
+            // a continuation byte without its lead, a lead at the end, an unescaped quote
+            b"\"a\x80b\"",
+            b"\"a\xc3\"",
+            b"\"a\"b\"",
         ] {
             assert_eq!(
                 latin1_literal_bytes(bad),

@@ -180,7 +180,7 @@ impl Decoder {
     /// Feeds one JSON record (a line, or a whole document).
     pub fn record(&mut self, loc: Loc, bytes: &[u8]) {
         self.records += 1;
-        let text = match std::str::from_utf8(bytes) {
+        let text = match crate::decode::utf8(bytes) {
             Ok(t) => t,
             Err(e) => return self.reject(loc, format!("not UTF-8 text: {e}"), bytes),
         };

@@ -17,6 +17,16 @@ use xxhash_rust::xxh3::Xxh3;
 
 pub use envelope::{DecodeOptions, Decoder};
 
+/// Checks that `bytes` are UTF-8 with SIMD (simdutf8): compressed payloads are latin1 binary
+/// strings, half of whose characters are two-byte sequences, where the standard library's check
+/// is slow. The error, when there is one, is the standard library's (it says where).
+pub fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(_) => std::str::from_utf8(bytes),
+    }
+}
+
 /// One rrweb event, decompressed. `data` is the event's `data` as JSON text.
 #[derive(Debug, Clone)]
 pub struct Event {
