@@ -5,8 +5,9 @@
 //!    window a killed run was working on) up to now minus a lag (24 h: PostHog only promises a
 //!    recording is immutable once it is a day old).
 //! 2. The list is paged ([`Client::list_recordings`]); recordings outside this run's shard, and
-//!    recordings already landed (the checkpoint's `done`, unless the list now reports another
-//!    `end_time`) are passed over without a single request.
+//!    recordings the lake already holds as listed (the same `end_time` in
+//!    `recordings.posthog_metadata`, see [`Landed`]) are passed over without a single request,
+//!    however old the window: the checkpoint only bounds the listing.
 //! 3. Up to `concurrency` recordings are fetched at once, all through one rate limiter: the
 //!    sources list, then `blob_v2` in ranges of at most 20 keys, or `blob_v2_lts`. With
 //!    `keep_raw` each body is also stored as received under `_raw/<session>/`.
@@ -37,6 +38,7 @@ use crate::convert::flatten_session;
 use crate::decode::{DecodeOptions, Reject, Session};
 use crate::error::{Error, Result};
 use crate::sink::commit::{Added, FlatSession};
+use crate::sink::landed::Landed;
 use crate::sink::{Lake, LakeWriter, SinkOptions, SinkStats};
 use crate::source::decode_bytes;
 use crate::source::posthog::client::key_ranges;
@@ -187,6 +189,33 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// What is known of the recordings a run lists: whether fetching one can be passed over.
+struct Known {
+    /// The lake's pulled recordings, with the end time they were listed with.
+    landed: Landed,
+    /// The checkpoint's recent `done`: the end time fetched, and whether it landed any rows.
+    checkpoint: HashMap<String, (Option<String>, bool)>,
+}
+
+impl Known {
+    /// The recording is in the lake as listed now. The lake decides, whatever the window's age;
+    /// the checkpoint adds what the lake cannot show: recordings that landed no rows, and
+    /// recordings whose refetch found the lake's version unchanged under a new end time.
+    fn unchanged(&self, r: &Recording) -> bool {
+        if self.landed.unchanged(&r.id, r.end_time.as_deref()) {
+            return true;
+        }
+        match self.checkpoint.get(&r.id) {
+            Some((end, rows)) if end == &r.end_time => !rows || self.landed.contains(&r.id),
+            _ => false,
+        }
+    }
+
+    fn seen(&self, session_id: &str) -> bool {
+        self.landed.contains(session_id) || self.checkpoint.contains_key(session_id)
+    }
 }
 
 /// What a fetch task hands the writer.
@@ -466,18 +495,18 @@ pub fn pull(
         date_to: summary.until.clone(),
         limit: opts.page_size.max(1),
     };
-    // sid -> end_time for recordings already landed; a different end_time means it grew.
-    let done: Arc<HashMap<String, Option<String>>> = Arc::new(
-        st.done
-            .iter()
-            .map(|(k, v)| (k.clone(), v.end_time.clone()))
-            .collect(),
-    );
     let skipped_before: Arc<std::collections::HashSet<String>> =
         Arc::new(st.skipped.keys().cloned().collect());
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
-    let keep = {
-        let done = done.clone();
+    let make_filter = |landed: Landed| {
+        let known = Known {
+            landed,
+            checkpoint: st
+                .done
+                .iter()
+                .map(|(k, v)| (k.clone(), (v.end_time.clone(), v.checksum.is_some())))
+                .collect(),
+        };
         let skipped_before = skipped_before.clone();
         let counters = counters.clone();
         let progress = progress.clone();
@@ -488,15 +517,11 @@ pub fn pull(
                 counters.0.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            if skipped_before.contains(&r.id) {
+            if skipped_before.contains(&r.id) || known.unchanged(r) {
                 counters.1.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            if let Some(end) = done.get(&r.id) {
-                if end == &r.end_time {
-                    counters.1.fetch_add(1, Ordering::Relaxed);
-                    return false;
-                }
+            if known.seen(&r.id) {
                 tracing::info!(session = %r.id, "recording changed since it was pulled; fetching it again");
             }
             progress.to_fetch.fetch_add(1, Ordering::Relaxed);
@@ -505,6 +530,7 @@ pub fn pull(
     };
 
     if opts.dry_run {
+        let keep = make_filter(landed(opts, &lake, &rt)?);
         let listing = client.list_recordings(window);
         let recs: Vec<Recording> = rt.block_on(async move {
             listing
@@ -538,6 +564,8 @@ pub fn pull(
     }
 
     let mut writer = LakeWriter::open(lake.clone(), opts.sink.clone(), rt.clone())?;
+    // after the writer's recovery, which may roll back files of an interrupted commit
+    let keep = make_filter(landed(opts, &lake, &rt)?);
     if !explicit {
         st.window = Some(Window {
             since: summary.since.clone(),
@@ -713,10 +741,9 @@ pub fn pull(
         st.window = None;
     }
     if let Some(w) = st.watermark.as_deref().and_then(parse_time) {
-        // Sessions are remembered for `state_retention` before the watermark, so that a rerun
-        // over a recent window (or one that overlaps the edge) refetches nothing; older ones go,
-        // to keep the checkpoint small (a rerun over them refetches, and the lake skips what is
-        // unchanged).
+        // The checkpoint remembers sessions for `state_retention` before the watermark (recordings
+        // without rows, which the lake cannot show); older ones go, to keep it small. Whether a
+        // recording with rows must be fetched again, the lake itself says.
         let keep_from = w - chrono::Duration::from_std(opts.state_retention).unwrap_or_default();
         let old = |t: &Option<String>| {
             t.as_deref()
@@ -744,6 +771,17 @@ pub fn pull(
     summary.sink = writer.finish(&brief)?;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// What the lake holds of pulled recordings; nothing with `--full-refresh`, which fetches every
+/// recording again (the writer still writes only what changed).
+fn landed(opts: &PullOptions, lake: &Lake, rt: &Handle) -> Result<Landed> {
+    if opts.full_refresh {
+        return Ok(Landed::default());
+    }
+    let landed = rt.block_on(Landed::load(lake))?;
+    tracing::debug!(recordings = landed.len(), "pulled recordings in the lake");
+    Ok(landed)
 }
 
 fn fill_http(s: &mut PullSummary, p: &PullProgress) {

@@ -45,8 +45,8 @@ pub struct PullArgs {
     /// immutable after 24 h), e.g. 24h, 90m, 0s.
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub lag: Duration,
-    /// Ignore the checkpoint and start over (sessions already in the lake with the same content
-    /// are still not written twice).
+    /// Ignore the checkpoint and what the lake holds: list and fetch every recording of the window
+    /// again (sessions already in the lake with the same content are still not written twice).
     #[arg(long)]
     pub full_refresh: bool,
     /// List what would be fetched, and how many API calls and how long it takes at the rate
@@ -87,8 +87,9 @@ pub struct PullArgs {
     /// kill, more small files).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: u64,
-    /// How long before the checkpoint's watermark landed sessions are remembered (a rerun over
-    /// a window older than that fetches again; the lake still skips unchanged sessions).
+    /// How long before the checkpoint's watermark it remembers recordings that landed no rows.
+    /// Recordings with rows are never fetched again while the lake holds them unchanged, however
+    /// old the window.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub state_retention: Duration,
     /// One file per recording and table (date=…/session_id=…), as convert --partition-by date,session.

@@ -6,10 +6,12 @@
 //!   replaylake's version in the footer;
 //! - [`commit`]: the lake writer: buffering by partition, idempotent part names, a journal that a
 //!   rerun rolls back or forward, and replacement of sessions that changed;
-//! - [`compact`]: merging the small parts of a partition into large files.
+//! - [`compact`]: merging the small parts of a partition into large files;
+//! - [`landed`]: which pulled recordings the lake holds, and as of which listed end time.
 
 pub mod commit;
 pub mod compact;
+pub mod landed;
 pub mod partition;
 pub mod store;
 pub mod writer;
