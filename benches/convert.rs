@@ -128,7 +128,7 @@ fn bench(c: &mut Criterion) {
             BenchmarkId::from_parameter(t.name()),
             &batches,
             |b, batches| {
-                b.iter(|| black_box(encode(t, batches, flat.len(), "bench").expect("encodes")))
+                b.iter(|| black_box(encode(t, batches, flat.len(), 1, "bench").expect("encodes")))
             },
         );
     }

@@ -48,6 +48,18 @@ pub enum Error {
     #[error("unknown table {0:?} (known tables: events, recordings, network_requests)")]
     UnknownTable(String),
 
+    #[error(
+        "another writer holds the lake {lake}: {holder}; rerun when it is done, or wait for it \
+         with --wait DURATION"
+    )]
+    LakeBusy { lake: String, holder: String },
+
+    #[error(
+        "another writer took the lake {lake} over while this run was stalled past its lease; \
+         this run stopped before its next commit (what it committed stays; rerun to finish)"
+    )]
+    LeaseLost { lake: String },
+
     #[error("lake state at {location} is invalid: {message}")]
     State { location: String, message: String },
 

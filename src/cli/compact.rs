@@ -18,6 +18,10 @@ pub struct CompactArgs {
     /// object_store option for the lake, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
     #[arg(long = "storage-option", value_parser = parse_key_value)]
     pub storage_options: Vec<(String, String)>,
+    /// When another run is writing to the lake: wait up to this long for it (e.g. 10m), instead
+    /// of stopping at once.
+    #[arg(long, default_value = "0s", value_parser = crate::cli::pull::parse_duration)]
+    pub wait: std::time::Duration,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -25,7 +29,11 @@ pub struct CompactArgs {
 
 pub fn run(args: &CompactArgs, rt: tokio::runtime::Handle) -> Result<i32> {
     let lake = Lake::open(&args.lake, &args.storage_options)?;
-    let mut writer = LakeWriter::open(lake, SinkOptions::default(), rt)?;
+    let opts = SinkOptions {
+        lease_wait: args.wait,
+        ..SinkOptions::default()
+    };
+    let mut writer = LakeWriter::open(lake, opts, rt)?;
     let s = writer.compact(args.file_mb << 20)?;
     writer.finish(&serde_json::json!({ "compact": &s }))?;
     if args.json {

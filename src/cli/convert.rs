@@ -56,6 +56,7 @@ pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Resul
                 PartitionBy::DateSession => Partitioning::DateSession,
             },
             buffer_bytes: (args.sink.buffer_mb as usize) << 20,
+            lease_wait: args.sink.wait,
         },
         ..Default::default()
     };

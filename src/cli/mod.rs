@@ -84,6 +84,10 @@ pub struct SinkArgs {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// When another run is writing to the lake: wait up to this long for it (e.g. 10m), instead
+    /// of stopping at once.
+    #[arg(long, default_value = "0s", value_parser = crate::cli::pull::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 /// Parses `key=value`.

@@ -230,6 +230,7 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
             Partitioning::Date
         },
         buffer_bytes: (args.sink.buffer_mb as usize) << 20,
+        lease_wait: args.sink.wait,
     };
 
     let progress = Arc::new(PullProgress::default());

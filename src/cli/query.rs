@@ -12,8 +12,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::cli::{exit, parse_key_value};
 use crate::error::{Error, Result};
-use crate::query::lake_context;
 use crate::query::library::{self, LibraryQuery};
+use crate::query::{lake_context, sql_options};
 use crate::sink::Lake;
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -58,6 +58,9 @@ pub struct QueryArgs {
     /// Print the SQL after parameter substitution instead of running it.
     #[arg(long)]
     pub print_sql: bool,
+    /// Let the SQL write (COPY … TO, CREATE EXTERNAL TABLE, SET): by default a query only reads.
+    #[arg(long)]
+    pub allow_writes: bool,
     /// object_store option for the lake, e.g. aws_endpoint=http://127.0.0.1:5000 (repeatable).
     #[arg(long = "storage-option", value_parser = parse_key_value)]
     pub storage_options: Vec<(String, String)>,
@@ -213,7 +216,9 @@ pub fn run(args: &QueryArgs, rt: tokio::runtime::Handle) -> Result<i32> {
     let lake = open_lake(args)?;
     let (batches, schema) = rt.block_on(async {
         let ctx = lake_context(&lake).await?;
-        let df = ctx.sql(&sql).await?;
+        let df = ctx
+            .sql_with_options(&sql, sql_options(args.allow_writes))
+            .await?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
         if batches.is_empty() {

@@ -94,8 +94,18 @@ pub async fn files_scanned(ctx: &SessionContext, sql: &str) -> Result<Vec<String
 
 /// Runs one SQL statement and collects the result.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let df = ctx.sql(sql).await?;
+    let df = ctx.sql_with_options(sql, sql_options(false)).await?;
     Ok(df.collect().await?)
+}
+
+/// What SQL may do: only read, unless `allow_writes` (then `COPY … TO`, `CREATE EXTERNAL TABLE`,
+/// `SET` and the like run too). Queries over the lake never need to write, and a query from a
+/// dashboard or a shared script should not be able to.
+pub fn sql_options(allow_writes: bool) -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(allow_writes)
+        .with_allow_dml(allow_writes)
+        .with_allow_statements(allow_writes)
 }
 
 #[cfg(test)]
@@ -104,6 +114,25 @@ mod tests {
 
     /// lake_context relies on these DataFusion defaults (see there); an upgrade that changes
     /// them must be noticed.
+    #[tokio::test]
+    async fn sql_reads_only_unless_writes_are_allowed() {
+        let ctx = SessionContext::new();
+        let dir = std::env::temp_dir().join(format!("replaylake-ro-{}", std::process::id()));
+        let copy = format!("COPY (SELECT 1 AS a) TO '{}' STORED AS CSV", dir.display());
+        let e = run_sql(&ctx, &copy).await.unwrap_err().to_string();
+        assert!(e.contains("not supported") || e.contains("DML"), "{e}");
+        assert!(!dir.exists());
+        assert!(run_sql(&ctx, "CREATE VIEW v AS SELECT 1").await.is_err());
+        assert_eq!(run_sql(&ctx, "SELECT 1").await.unwrap()[0].num_rows(), 1);
+        let df = ctx
+            .sql_with_options(&copy, sql_options(true))
+            .await
+            .unwrap();
+        df.collect().await.unwrap();
+        assert!(dir.exists());
+        let _ = std::fs::remove_dir_all(&dir).or_else(|_| std::fs::remove_file(&dir));
+    }
+
     #[test]
     fn datafusion_defaults_the_lake_relies_on() {
         let config = SessionConfig::new();

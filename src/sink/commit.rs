@@ -19,13 +19,15 @@
 //! Between writing a session's new version and rewriting its old part, a reader may briefly see
 //! both versions; the writer heals any such leftover on its next run (newest `converted_at` wins).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch, new_null_array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, new_null_array,
+};
 use datafusion::arrow::compute::{cast, filter_record_batch};
-use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::TryStreamExt;
@@ -39,13 +41,18 @@ use crate::decode::Reject;
 use crate::error::{Error, Result};
 use crate::flatten::TableBatches;
 use crate::schema::{TABLES, Table};
+use crate::sink::faults::crash_point;
+use crate::sink::lease::Lease;
 use crate::sink::partition::{Partitioning, file_path, partition_dir};
 use crate::sink::store::{Created, Lake};
-use crate::sink::writer::encode;
+use crate::sink::writer::{COMMIT_SEQ_KEY, encode};
 
 const JOURNAL_DIR: &str = "_replaylake/journal";
 const RUNS_DIR: &str = "_replaylake/runs";
 const REJECTS_DIR: &str = "_rejects";
+/// A run's commit sequences start at its lease generation shifted by this: runs are ordered by
+/// their lease, parts within a run by when they were written.
+const SEQ_RUN_SHIFT: u32 = 32;
 
 /// How the writer lays out and buffers data.
 #[derive(Debug, Clone)]
@@ -54,6 +61,8 @@ pub struct SinkOptions {
     /// Arrow bytes buffered before the largest partition is flushed to a part (bounds memory and
     /// sets the size of files: a part holds up to this much data before compression).
     pub buffer_bytes: usize,
+    /// How long to wait for another writer's lease on the lake before giving up.
+    pub lease_wait: std::time::Duration,
 }
 
 impl Default for SinkOptions {
@@ -61,6 +70,7 @@ impl Default for SinkOptions {
         SinkOptions {
             partitioning: Partitioning::Date,
             buffer_bytes: 64 * 1024 * 1024,
+            lease_wait: std::time::Duration::ZERO,
         }
     }
 }
@@ -100,6 +110,8 @@ pub struct SinkStats {
 struct PartName {
     dir: Box<str>,
     stem: Box<str>,
+    /// Its commit sequence: of two versions of a session, the one in the higher sequence wins.
+    seq: u64,
 }
 
 /// Where a session lives in the lake. Kept small: the index holds one per session in the lake.
@@ -131,6 +143,9 @@ pub(super) struct Journal {
     add: Vec<String>,
     delete: Vec<String>,
     committed: bool,
+    /// The lease owner that wrote it (empty in journals of older versions).
+    #[serde(default)]
+    owner: String,
 }
 
 #[derive(Default)]
@@ -164,9 +179,15 @@ pub struct LakeWriter {
     buffered: usize,
     /// Parts to rewrite without these sessions.
     removals: BTreeMap<u32, HashSet<Box<str>>>,
+    /// Parts that hold these sessions twice: rewritten with each duplicate row once.
+    doubled: BTreeMap<u32, HashSet<Box<str>>>,
     /// Where the lake held the sessions that this run replaced, before it did (so that a merged
     /// session that turns out unchanged is put back).
     replaced: HashMap<Box<str>, Loc>,
+    /// The lake's lease, held from open to finish.
+    lease: Option<Lease>,
+    /// The commit sequence of this run's next part: above every part in the lake.
+    next_seq: u64,
     stats: SinkStats,
 }
 
@@ -178,6 +199,13 @@ impl LakeWriter {
     /// Opens the lake for writing: finishes or rolls back what a killed run left, then reads the
     /// index of sessions already present. Must be called outside an async context.
     pub fn open(lake: Lake, opts: SinkOptions, rt: Handle) -> Result<Self> {
+        let command = std::env::args().nth(1).unwrap_or_default();
+        let lease = Lease::acquire(
+            &lake,
+            &rt,
+            &format!("replaylake {command}"),
+            opts.lease_wait,
+        )?;
         let mut w = LakeWriter {
             lake,
             rt,
@@ -187,12 +215,33 @@ impl LakeWriter {
             buffers: BTreeMap::new(),
             buffered: 0,
             removals: BTreeMap::new(),
+            doubled: BTreeMap::new(),
             replaced: HashMap::new(),
+            next_seq: lease.generation << SEQ_RUN_SHIFT,
+            lease: Some(lease),
             stats: SinkStats::default(),
         };
         w.recover()?;
         w.load_index()?;
         Ok(w)
+    }
+
+    fn owner(&self) -> String {
+        self.lease
+            .as_ref()
+            .map(|l| l.owner.clone())
+            .unwrap_or_default()
+    }
+
+    /// A commit sequence for this run's next part.
+    fn take_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Fails when the lease is lost: called before every commit step.
+    fn check_lease(&self) -> Result<()> {
+        self.lease.as_ref().map_or(Ok(()), Lease::check)
     }
 
     pub fn lake(&self) -> &Lake {
@@ -253,6 +302,7 @@ impl LakeWriter {
         self.rt.block_on(async move { lake.put(rel, data).await })?;
         self.stats.files_written += 1;
         self.stats.bytes_written += len;
+        crash_point(rel);
         Ok(())
     }
 
@@ -262,6 +312,7 @@ impl LakeWriter {
         match self.rt.block_on(async move { store.delete(&p).await }) {
             Ok(()) => {
                 self.stats.files_deleted += 1;
+                crash_point(rel);
                 Ok(())
             }
             Err(e) if not_found(&e) => Ok(()),
@@ -269,36 +320,44 @@ impl LakeWriter {
         }
     }
 
-    /// Writes a part's journal. A new (uncommitted) journal is written create-only where the store
-    /// supports it: after recovery no journal exists, so one that does belongs to another writer
-    /// committing the same part, which is refused (one writer per lake), unless it is byte for
-    /// byte ours (a retried request that had in fact succeeded: already done). Marking it
-    /// committed overwrites it. Stores without create-only writes fall back to a plain put.
+    /// Writes a part's journal, after checking that the lease still holds. A new (uncommitted)
+    /// journal is written create-only where the store supports it: after recovery no journal
+    /// exists, so one that does is refused, unless it is byte for byte ours (it names our lease
+    /// owner: a retried request that had in fact succeeded, or a flush retried after a store
+    /// error). Marking it committed overwrites it. Stores without create-only writes fall back to
+    /// a plain put.
     fn put_journal(&mut self, stem: &str, j: &Journal) -> Result<()> {
+        self.check_lease()?;
         let rel = format!("{JOURNAL_DIR}/{stem}.json");
         let body = Bytes::from(serde_json::to_vec_pretty(j).map_err(|e| Error::State {
             location: rel.clone(),
             message: format!("cannot serialize journal: {e}"),
         })?);
-        let lake = self.lake.clone();
         if j.committed {
-            let p = lake.path(&rel);
-            return self
-                .rt
+            let (lake, p) = (self.lake.clone(), self.lake.path(&rel));
+            self.rt
                 .block_on(async move { lake.store.put(&p, PutPayload::from(body)).await })
-                .map(|_| ())
-                .map_err(|e| Error::store(rel, e));
+                .map_err(|e| Error::store(&rel, e))?;
+        } else {
+            self.create_journal(&rel, body)?;
         }
+        crash_point(&rel);
+        Ok(())
+    }
+
+    /// Writes a new journal create-only (see [`Self::put_journal`]).
+    fn create_journal(&mut self, rel: &str, body: Bytes) -> Result<()> {
+        let lake = self.lake.clone();
         let (created, body) = self.rt.block_on(async {
-            let r = lake.put_if_absent(&rel, body.clone()).await;
+            let r = lake.put_if_absent(rel, body.clone()).await;
             (r, body)
         });
         match created? {
             Created::Created | Created::Overwrote => Ok(()),
-            Created::AlreadyExists => match self.get(&rel)? {
+            Created::AlreadyExists => match self.get(rel)? {
                 Some(existing) if existing == body => Ok(()),
                 _ => Err(Error::State {
-                    location: rel,
+                    location: rel.to_string(),
                     message: "another writer is committing the same part in this lake \
                               (only one writer per lake at a time)"
                         .into(),
@@ -312,7 +371,10 @@ impl LakeWriter {
         let p = self.lake.path(&rel);
         let store = self.store();
         match self.rt.block_on(async move { store.delete(&p).await }) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                crash_point(&rel);
+                Ok(())
+            }
             Err(e) if not_found(&e) => Ok(()),
             Err(e) => Err(Error::store(rel, e)),
         }
@@ -407,46 +469,56 @@ impl LakeWriter {
             let Some(bytes) = self.get(&rel)? else {
                 continue;
             };
-            let part = self.new_part(dir, stem);
-            for (sid, checksum, converted_at) in read_index_columns(bytes, &rel)? {
+            let (rows, seq) = read_index_columns(bytes, &rel)?;
+            let part = self.new_part(dir, stem, seq);
+            self.next_seq = self.next_seq.max(seq);
+            for (sid, checksum, converted_at) in rows {
                 let loc = Loc {
                     part,
                     checksum: checksum_key(&checksum),
                     converted_at,
                 };
-                let sid: Box<str> = sid.into();
-                match self.index.get_mut(&sid) {
-                    None => {
-                        self.index.insert(
-                            sid,
-                            Entry {
-                                loc: Some(loc),
-                                in_run: false,
-                            },
-                        );
-                    }
-                    // Heal leftovers of an interrupted replacement: the newest version of a
-                    // session wins (the later one read on a tie).
-                    Some(e) => {
-                        let old = e.loc.replace(loc).expect("loaded entries have a location");
-                        let stale = if old.converted_at > loc.converted_at {
-                            e.loc = Some(old);
-                            loc.part
-                        } else {
-                            old.part
-                        };
-                        self.removals.entry(stale).or_default().insert(sid);
-                    }
-                }
+                self.index_loaded(sid.into(), loc);
             }
         }
         Ok(())
     }
 
-    fn new_part(&mut self, dir: &str, stem: &str) -> u32 {
+    /// Records a session read from the lake. Two versions of one session are what an
+    /// interrupted replacement leaves: the newer one (higher commit sequence, then later
+    /// `converted_at`) stays and the other's part is rewritten without it. Two copies in one part
+    /// (left by a compaction that raced a writer, before leases) are never removed from that
+    /// part, which would take both: the part is rewritten with each duplicate row once.
+    fn index_loaded(&mut self, sid: Box<str>, loc: Loc) {
+        let Some(e) = self.index.get_mut(&sid) else {
+            let e = Entry {
+                loc: Some(loc),
+                in_run: false,
+            };
+            self.index.insert(sid, e);
+            return;
+        };
+        let old = e.loc.expect("loaded entries have a location");
+        if old.part == loc.part {
+            tracing::warn!(session = %sid, "a part holds a session twice; rewriting it with one copy");
+            self.doubled.entry(loc.part).or_default().insert(sid);
+            return;
+        }
+        let version = |l: &Loc| (self.parts[l.part as usize].seq, l.converted_at);
+        let (keep, stale) = if version(&old) > version(&loc) {
+            (old, loc)
+        } else {
+            (loc, old)
+        };
+        e.loc = Some(keep);
+        self.removals.entry(stale.part).or_default().insert(sid);
+    }
+
+    fn new_part(&mut self, dir: &str, stem: &str, seq: u64) -> u32 {
         self.parts.push(PartName {
             dir: dir.into(),
             stem: stem.into(),
+            seq,
         });
         u32::try_from(self.parts.len() - 1).expect("fewer than 2^32 parts")
     }
@@ -561,52 +633,58 @@ impl LakeWriter {
         Ok(())
     }
 
+    /// Writes the buffer of `dir` as a part. The buffer leaves memory only once the part is
+    /// committed: after a store error it is still there, and the next flush writes it again
+    /// (under the same journal, which names this writer).
     fn flush_dir(&mut self, dir: &str) -> Result<()> {
-        let Some(mut buf) = self.buffers.remove(dir) else {
+        let Some(buf) = self.buffers.get_mut(dir) else {
             return Ok(());
         };
-        self.buffered -= buf.bytes;
         if buf.sessions.is_empty() {
+            let buf = self.buffers.remove(dir).expect("present");
+            self.buffered -= buf.bytes;
             return Ok(());
         }
         buf.sessions.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+        let buf = &self.buffers[dir];
         let stem = part_stem(
             buf.sessions
                 .iter()
                 .map(|s| (s.session_id.as_str(), s.checksum.as_str())),
         );
-        let mut files = Vec::new();
-        let mut encoded = Vec::new();
-        for t in TABLES {
-            let batches: Vec<RecordBatch> = buf
-                .sessions
-                .iter()
-                .map(|s| s.batches.get(t).clone())
-                .collect();
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            if rows == 0 {
-                continue;
-            }
-            let rel = file_path(t, dir, &stem);
-            files.push(rel.clone());
-            encoded.push((t, rel, batches));
-        }
+        let tables: Vec<(Table, String, Vec<RecordBatch>)> = TABLES
+            .into_iter()
+            .filter_map(|t| {
+                let batches: Vec<RecordBatch> = buf
+                    .sessions
+                    .iter()
+                    .map(|s| s.batches.get(t).clone())
+                    .collect();
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                (rows > 0).then(|| (t, file_path(t, dir, &stem), batches))
+            })
+            .collect();
+        let n = buf.sessions.len();
         let journal = Journal {
-            add: files,
+            add: tables.iter().map(|(_, rel, _)| rel.clone()).collect(),
             delete: vec![],
             committed: false,
+            owner: self.owner(),
         };
         self.put_journal(&stem, &journal)?;
-        let n = buf.sessions.len();
+        let seq = self.take_seq();
         // recordings are written last: a recordings row means the session's other files exist.
-        for (t, rel, batches) in encoded {
-            let (data, rows) = encode(t, &batches, n, &rel)?;
+        for (t, rel, batches) in tables {
+            let (data, rows) = encode(t, &batches, n, seq, &rel)?;
             drop(batches);
+            self.check_lease()?;
             self.put(&rel, data)?;
             *self.stats.rows.entry(t.name().to_string()).or_default() += rows as u64;
         }
         self.drop_journal(&stem)?;
-        let part = self.new_part(dir, &stem);
+        let buf = self.buffers.remove(dir).expect("present");
+        self.buffered -= buf.bytes;
+        let part = self.new_part(dir, &stem, seq);
         for s in buf.sessions {
             self.entry(&s.session_id).loc = Some(Loc {
                 part,
@@ -618,10 +696,11 @@ impl LakeWriter {
         Ok(())
     }
 
-    /// Rewrites an old part without the sessions that moved out of it.
-    fn rewrite_part(&mut self, part: u32, remove: &HashSet<Box<str>>) -> Result<()> {
+    /// Rewrites an old part without the sessions that moved out of it, and with the rows of
+    /// sessions it holds twice once.
+    fn rewrite_part(&mut self, part: u32, fix: &PartFix) -> Result<()> {
         let name = &self.parts[part as usize];
-        let (dir, stem) = (name.dir.to_string(), name.stem.to_string());
+        let (dir, stem, seq) = (name.dir.to_string(), name.stem.to_string(), name.seq);
         let (dir, stem) = (dir.as_str(), stem.as_str());
         let mut kept: Vec<(Table, Vec<RecordBatch>)> = Vec::new();
         let mut old_files = Vec::new();
@@ -636,17 +715,11 @@ impl LakeWriter {
                 .and_then(|b| b.build())
                 .map_err(|e| Error::parquet(&rel, e))?;
             let mut out = Vec::new();
+            let mut seen = SeenRows::new(t)?;
             for batch in reader {
-                let batch = batch?;
-                let sid = batch
-                    .column_by_name("session_id")
-                    .expect("session_id column")
-                    .as_string::<i32>();
-                let keep: BooleanArray = sid
-                    .iter()
-                    .map(|v| Some(!v.is_some_and(|v| remove.contains(v))))
-                    .collect();
-                let b = conform(t, &filter_record_batch(&batch, &keep)?)?;
+                let batch = conform(t, &batch?)?;
+                let keep = fix.keep(&batch, &mut seen)?;
+                let b = filter_record_batch(&batch, &keep)?;
                 if t == Table::Recordings {
                     remaining.extend(index_columns(&b));
                 }
@@ -676,7 +749,8 @@ impl LakeWriter {
         let jname = format!("rewrite-{stem}");
         let journal = self.start_replacement(&jname, add, old_files)?;
         for (t, rel, batches) in to_write {
-            let (data, _) = encode(t, &batches, remaining.len(), &rel)?;
+            // the sessions that stay keep their version
+            let (data, _) = encode(t, &batches, remaining.len(), seq, &rel)?;
             self.put(&rel, data)?;
         }
         self.finish_replacement(&jname, journal)?;
@@ -698,6 +772,7 @@ impl LakeWriter {
             add,
             delete,
             committed: false,
+            owner: self.owner(),
         };
         self.put_journal(jname, &journal)?;
         Ok(journal)
@@ -763,9 +838,21 @@ impl LakeWriter {
         for d in dirs {
             self.flush_dir(&d)?;
         }
-        let removals = std::mem::take(&mut self.removals);
-        for (part, sessions) in removals {
-            self.rewrite_part(part, &sessions)?;
+        // each removal is forgotten only once its rewrite is committed
+        let parts: BTreeSet<u32> = self
+            .removals
+            .keys()
+            .chain(self.doubled.keys())
+            .copied()
+            .collect();
+        for part in parts {
+            let fix = PartFix {
+                remove: self.removals.get(&part).cloned().unwrap_or_default(),
+                doubled: self.doubled.get(&part).cloned().unwrap_or_default(),
+            };
+            self.rewrite_part(part, &fix)?;
+            self.removals.remove(&part);
+            self.doubled.remove(&part);
         }
         Ok(())
     }
@@ -791,7 +878,84 @@ impl LakeWriter {
         self.put(&rel, body)?;
         self.stats.files_written -= 1;
         self.stats.bytes_written -= len;
+        if let Some(lease) = self.lease.take() {
+            lease.release()?;
+        }
         Ok(self.stats)
+    }
+}
+
+/// What a part rewrite changes.
+struct PartFix {
+    /// Sessions that moved out (a newer version lives elsewhere).
+    remove: HashSet<Box<str>>,
+    /// Sessions the part holds twice.
+    doubled: HashSet<Box<str>>,
+}
+
+impl PartFix {
+    /// The rows of `batch` the rewritten part keeps.
+    fn keep(&self, batch: &RecordBatch, seen: &mut SeenRows) -> Result<BooleanArray> {
+        let sid = batch
+            .column_by_name("session_id")
+            .expect("session_id column")
+            .as_string::<i32>();
+        let rows = seen.rows(batch, !self.doubled.is_empty())?;
+        Ok((0..batch.num_rows())
+            .map(|i| {
+                let s = (!sid.is_null(i)).then(|| sid.value(i));
+                let keep = match s {
+                    Some(s) if self.remove.contains(s) => false,
+                    Some(s) if self.doubled.contains(s) => seen.first(s, rows.as_ref(), i),
+                    _ => true,
+                };
+                Some(keep)
+            })
+            .collect())
+    }
+}
+
+/// Rows already kept of doubled sessions, by a 128-bit hash of the whole row (and, in
+/// `recordings`, of the session id alone: one row per session).
+struct SeenRows {
+    converter: datafusion::arrow::row::RowConverter,
+    by_session: bool,
+    hashes: HashSet<u128>,
+}
+
+impl SeenRows {
+    fn new(t: Table) -> Result<SeenRows> {
+        let fields = t
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| datafusion::arrow::row::SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(SeenRows {
+            converter: datafusion::arrow::row::RowConverter::new(fields)?,
+            by_session: t == Table::Recordings,
+            hashes: HashSet::new(),
+        })
+    }
+
+    fn rows(
+        &self,
+        batch: &RecordBatch,
+        needed: bool,
+    ) -> Result<Option<datafusion::arrow::row::Rows>> {
+        if !needed || self.by_session {
+            return Ok(None);
+        }
+        Ok(Some(self.converter.convert_columns(batch.columns())?))
+    }
+
+    /// Whether row `i` (of session `sid`) is the first of its kind.
+    fn first(&mut self, sid: &str, rows: Option<&datafusion::arrow::row::Rows>, i: usize) -> bool {
+        let h = match rows {
+            Some(rows) => xxhash_rust::xxh3::xxh3_128(rows.row(i).as_ref()),
+            None => xxhash_rust::xxh3::xxh3_128(sid.as_bytes()),
+        };
+        self.hashes.insert(h)
     }
 }
 
@@ -814,19 +978,24 @@ pub(super) fn part_stem<'a>(sessions: impl Iterator<Item = (&'a str, &'a str)>) 
     format!("part-{:032x}", h.digest128())
 }
 
+/// Reads a column as `to`, whatever type another engine wrote it with (LargeUtf8, Utf8View,
+/// timestamps in other units); `None` when it is missing or cannot be cast.
+fn column_as(b: &RecordBatch, name: &str, to: &DataType) -> Option<ArrayRef> {
+    cast(b.column_by_name(name)?, to).ok()
+}
+
 fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
-    let sid = b
-        .column_by_name("session_id")
-        .map(|c| c.as_string::<i32>().clone());
-    let sum = b
-        .column_by_name("checksum")
-        .map(|c| c.as_string::<i32>().clone());
-    let at = b
-        .column_by_name("converted_at")
-        .map(|c| c.as_primitive::<TimestampMillisecondType>().clone());
+    let ms = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let sid = column_as(b, "session_id", &DataType::Utf8);
+    let sum = column_as(b, "checksum", &DataType::Utf8);
+    let at = column_as(b, "converted_at", &ms);
     let (Some(sid), Some(sum)) = (sid, sum) else {
         return vec![];
     };
+    let (sid, sum) = (sid.as_string::<i32>(), sum.as_string::<i32>());
+    let at = at
+        .as_ref()
+        .map(|a| a.as_primitive::<TimestampMillisecondType>());
     (0..b.num_rows())
         .filter(|&i| !sid.is_null(i))
         .map(|i| {
@@ -839,12 +1008,23 @@ fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// The index columns of a `recordings` file, and the file's commit sequence (0 when it has none:
+/// written before sequences, or by another engine).
 pub(super) fn read_index_columns(
     bytes: Bytes,
     location: &str,
-) -> Result<Vec<(String, String, i64)>> {
+) -> Result<(Vec<(String, String, i64)>, u64)> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::parquet(location, e))?;
+    let seq = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == COMMIT_SEQ_KEY)
+        .and_then(|kv| kv.value.as_deref()?.parse().ok())
+        .unwrap_or(0);
     let schema = builder.schema().clone();
     let cols: Vec<usize> = ["session_id", "checksum", "converted_at"]
         .iter()
@@ -859,7 +1039,7 @@ pub(super) fn read_index_columns(
     for b in reader {
         out.extend(index_columns(&b?));
     }
-    Ok(out)
+    Ok((out, seq))
 }
 
 /// An old part's rows in the table's current schema: columns the part was written without (an

@@ -155,17 +155,17 @@ impl LakeWriter {
     ) -> Result<u64> {
         // The new part's name covers every session of the group, as a flush would name it.
         let mut sessions: Vec<(String, String)> = vec![];
+        // the merged part holds the versions its parts held: it keeps the newest sequence
+        let mut seq = 0;
         for stem in stems {
             let rel = file_path(Table::Recordings, dir, stem);
             let bytes = self.get(&rel)?.ok_or_else(|| Error::State {
                 location: rel.clone(),
                 message: "part vanished during compaction (another writer?)".into(),
             })?;
-            sessions.extend(
-                read_index_columns(bytes, &rel)?
-                    .into_iter()
-                    .map(|(sid, checksum, _)| (sid, checksum)),
-            );
+            let (rows, part_seq) = read_index_columns(bytes, &rel)?;
+            seq = seq.max(part_seq);
+            sessions.extend(rows.into_iter().map(|(sid, checksum, _)| (sid, checksum)));
         }
         sessions.sort();
         let new_stem = part_stem(sessions.iter().map(|(s, c)| (s.as_str(), c.as_str())));
@@ -185,7 +185,7 @@ impl LakeWriter {
                 continue;
             }
             let rel = file_path(t, dir, &new_stem);
-            let (data, n) = merge_table(t, inputs, sessions.len(), &rel)?;
+            let (data, n) = merge_table(t, inputs, sessions.len(), seq, &rel)?;
             *rows.entry(t.name().to_string()).or_default() += n;
             encoded.push((rel, data));
         }
@@ -206,6 +206,7 @@ impl LakeWriter {
 
 /// A part being read: its current batch and the next row in it.
 struct Cursor {
+    table: Table,
     reader: ParquetRecordBatchReader,
     batch: RecordBatch,
     pos: usize,
@@ -218,10 +219,12 @@ impl Cursor {
         while self.pos >= self.batch.num_rows() {
             match self.reader.next() {
                 Some(b) => {
-                    self.batch = b.map_err(|e| Error::State {
+                    let b = b.map_err(|e| Error::State {
                         location: self.location.clone(),
                         message: format!("cannot read part: {e}"),
                     })?;
+                    // a part another engine wrote: its types become the table's
+                    self.batch = conform(self.table, &b)?;
                     self.pos = 0;
                 }
                 None => return Ok(false),
@@ -245,6 +248,7 @@ fn merge_table(
     table: Table,
     inputs: Vec<(String, Bytes)>,
     sessions: usize,
+    seq: u64,
     location: &str,
 ) -> Result<(Vec<u8>, u64)> {
     let mut cursors = vec![];
@@ -254,6 +258,7 @@ fn merge_table(
             .map_err(|e| Error::parquet(&rel, e))?;
         let schema = reader.schema();
         cursors.push(Cursor {
+            table,
             reader,
             batch: RecordBatch::new_empty(schema),
             pos: 0,
@@ -270,7 +275,7 @@ fn merge_table(
     let mut writer = ArrowWriter::try_new(
         Vec::new(),
         schema.clone(),
-        Some(properties(table, sessions)?),
+        Some(properties(table, sessions, seq)?),
     )
     .map_err(|e| Error::parquet(location, e))?;
     let mut pending: Vec<RecordBatch> = vec![];

@@ -7,11 +7,15 @@
 //! - [`commit`]: the lake writer: buffering by partition, idempotent part names, a journal that a
 //!   rerun rolls back or forward, and replacement of sessions that changed;
 //! - [`compact`]: merging the small parts of a partition into large files;
-//! - [`landed`]: which pulled recordings the lake holds, and as of which listed end time.
+//! - [`landed`]: which pulled recordings the lake holds, and as of which listed end time;
+//! - [`lease`]: one writer per lake, through a create-only lease object in the store;
+//! - [`faults`]: store errors injected on demand, for the fault-injection tests.
 
 pub mod commit;
 pub mod compact;
+pub mod faults;
 pub mod landed;
+pub mod lease;
 pub mod partition;
 pub mod store;
 pub mod writer;

@@ -101,7 +101,7 @@ impl Lake {
             let store_url =
                 Url::from_directory_path(&abs).map_err(|_| bad("not an absolute path".into()))?;
             return Ok(Lake {
-                store: Arc::new(store),
+                store: crate::sink::faults::wrap(Arc::new(store)).map_err(bad)?,
                 root: Path::default(),
                 url: url.to_string(),
                 store_url,
@@ -140,7 +140,7 @@ impl Lake {
         store_url.set_query(None);
         store_url.set_fragment(None);
         Ok(Lake {
-            store,
+            store: crate::sink::faults::wrap(store).map_err(bad)?,
             root,
             url: url.to_string(),
             store_url,

@@ -29,7 +29,11 @@ pub const MAX_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Arrow bytes (before encoding) after which a row group is cut.
 pub const MAX_ROW_GROUP_BYTES: usize = 128 * 1024 * 1024;
 
-pub(crate) fn properties(table: Table, sessions: usize) -> Result<WriterProperties> {
+/// The footer key of a file's commit sequence (see [`crate::sink::commit`]): which of two versions
+/// of a session is newer, whatever their wall-clock times.
+pub const COMMIT_SEQ_KEY: &str = "replaylake.commit_seq";
+
+pub(crate) fn properties(table: Table, sessions: usize, seq: u64) -> Result<WriterProperties> {
     let schema = table.schema();
     let sorting = table
         .sort_columns()
@@ -64,6 +68,7 @@ pub(crate) fn properties(table: Table, sessions: usize) -> Result<WriterProperti
                 SCHEMA_VERSION.to_string(),
             ),
             KeyValue::new("replaylake.table".into(), table.name().to_string()),
+            KeyValue::new(COMMIT_SEQ_KEY.into(), seq.to_string()),
         ]))
         .build())
 }
@@ -174,6 +179,7 @@ pub fn encode(
     table: Table,
     batches: &[RecordBatch],
     sessions: usize,
+    seq: u64,
     location: &str,
 ) -> Result<(Vec<u8>, usize)> {
     let schema = table.schema();
@@ -189,8 +195,12 @@ pub fn encode(
     let arrow_bytes: usize = input.iter().map(|b| b.get_array_memory_size()).sum();
     let pq = |e| Error::parquet(location, e);
     let mut buf = Vec::with_capacity(arrow_bytes / 4 + 4096);
-    let w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(properties(table, sessions)?))
-        .map_err(pq)?;
+    let w = ArrowWriter::try_new(
+        &mut buf,
+        schema.clone(),
+        Some(properties(table, sessions, seq)?),
+    )
+    .map_err(pq)?;
     let (mut file, factory) = w.into_serialized_writer().map_err(pq)?;
     let groups = row_groups(input);
 
@@ -358,8 +368,8 @@ mod tests {
                 !already_sorted(t, &rev)
                     || t == Table::NetworkRequests && fwd.iter().all(|b| b.num_rows() == 0)
             );
-            let a = decode_all(encode(t, &fwd, s.len(), "a").unwrap().0);
-            let b = decode_all(encode(t, &rev, s.len(), "b").unwrap().0);
+            let a = decode_all(encode(t, &fwd, s.len(), 1, "a").unwrap().0);
+            let b = decode_all(encode(t, &rev, s.len(), 1, "b").unwrap().0);
             let key = |b: &RecordBatch| {
                 let k = SortKeys::of(t, b).unwrap();
                 (0..b.num_rows())

@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// The lake's files and sizes, without the run records (which every run adds).
+/// The lake's files and sizes, without the run records and leases (which every run adds).
 fn data_files(dest: &Path) -> Vec<(String, u64)> {
     tree(dest)
         .into_iter()
-        .filter(|(p, _)| !p.starts_with("_replaylake/runs"))
+        .filter(|(p, _)| !p.starts_with("_replaylake/runs") && !p.starts_with("_replaylake/lease"))
         .collect()
 }
 
