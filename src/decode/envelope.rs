@@ -660,12 +660,7 @@ impl Decoder {
         if s.meta.would_gain(&target.meta) {
             s.meta.merge(target.meta.clone());
         }
-        s.events.push(Event {
-            window_id: window,
-            timestamp: ts,
-            event_type: ty as i32,
-            data,
-        });
+        s.events.push(Event::new(window, ts, ty as i32, data));
     }
 
     /// The detected format, e.g. `blob-v2-jsonl` or `gzip/export-2023-04-28`.

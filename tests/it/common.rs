@@ -7,6 +7,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use replaylake::convert::{ConvertOptions, ConvertSummary, convert_files};
 use replaylake::sink::Lake;
 use replaylake::source::expand_inputs;
+use serde_json::Value;
 
 /// tests/data
 pub fn data() -> PathBuf {
@@ -114,4 +115,38 @@ pub fn tree(dir: &Path) -> Vec<(String, u64)> {
 /// A Python interpreter that has duckdb (set up by scripts/test.sh), as REPLAYLAKE_PYTHON.
 pub fn python() -> String {
     std::env::var("REPLAYLAKE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+#[derive(Debug)]
+pub struct Truth {
+    pub clicks: i64,
+    pub keypresses: i64,
+    /// The PostHog session id of the recording.
+    pub session_id: String,
+}
+
+/// What the scripted user of a realclient recording did, as PostHog counts it.
+pub fn truth(name: &str) -> Truth {
+    let t: Value = serde_json::from_str(
+        &std::fs::read_to_string(realclient(&format!("{name}.truth.json"))).unwrap(),
+    )
+    .unwrap();
+    let c = &t["counts"];
+    // PostHog counts a DblClick as a click too: the DOM clicks plus the dblclick events the
+    // browser fired (one when a click's detail reaches 2).
+    let dbl = t["clicks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["click_count"] == 2)
+        .count() as i64;
+    Truth {
+        clicks: c["dom_click_events"].as_i64().unwrap() + dbl,
+        keypresses: c["input_value_changes"].as_i64().unwrap()
+            + c["checkbox_toggles"].as_i64().unwrap(),
+        session_id: t["recording"]["posthog_session_ids"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }

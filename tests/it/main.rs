@@ -7,6 +7,7 @@ mod convert;
 mod crash;
 mod duckdb;
 mod elements;
+mod merge;
 mod pull;
 mod pull_server;
 mod query;
