@@ -104,7 +104,9 @@ fn bench(c: &mut Criterion) {
                 let (_, e): (IgnoredAny, Ev<'_>) =
                     serde_json::from_slice(l).expect("a blob_v2 line");
                 if e.cv == Some(CV_2024_10) {
-                    black_box(decompress_data(e.ty, e.data).expect("unpacks"));
+                    black_box(
+                        decompress_data(e.ty, e.data, opts.max_decompressed).expect("unpacks"),
+                    );
                 }
             }
         })

@@ -13,6 +13,7 @@
 pub mod compressed;
 pub mod content;
 pub mod envelope;
+pub mod limit;
 pub mod windows;
 
 use std::collections::HashSet;

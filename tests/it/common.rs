@@ -76,9 +76,17 @@ pub fn sql_i64(dest: &Path, q: &str) -> i64 {
     col.as_primitive::<Int64Type>().value(0)
 }
 
+/// The replaylake binary: cargo's, or `REPLAYLAKE_BIN` (worktrees that share one target
+/// directory overwrite each other's `debug/replaylake`; a copy of one's own build stays put).
+pub fn bin_path() -> PathBuf {
+    std::env::var_os("REPLAYLAKE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_replaylake")))
+}
+
 /// Runs the replaylake binary.
 pub fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replaylake"))
+    Command::new(bin_path())
         .args(args)
         .output()
         .expect("binary runs")
@@ -149,4 +157,26 @@ pub fn truth(name: &str) -> Truth {
             .unwrap_or_default()
             .to_string(),
     }
+}
+
+/// Runs the replaylake binary with stdout and stderr in files under `out_dir`; returns its exit
+/// code and its peak resident memory in bytes (the child's own, from `wait4`).
+pub fn bin_peak_rss(args: &[&str], out_dir: &Path) -> (i32, u64) {
+    let out = std::fs::File::create(out_dir.join("stdout")).unwrap();
+    let err = std::fs::File::create(out_dir.join("stderr")).unwrap();
+    let child = Command::new(bin_path())
+        .args(args)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("binary runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 writes into the two out-parameters.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status), "killed: status {status}");
+    // ru_maxrss is in KiB on Linux
+    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024)
 }

@@ -1,6 +1,7 @@
 //! replaylake's integration tests: one crate (each file directly under tests/ would link
 //! DataFusion again), one module per area.
 
+mod bomb;
 mod common;
 mod compact;
 mod convert;
