@@ -130,7 +130,7 @@ pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
         s.sessions_merged
     );
     println!(
-        "  events: {} ({} exact duplicates dropped)",
+        "  events: {} ({} duplicates dropped)",
         s.events, s.duplicates_dropped
     );
     let rows: Vec<String> = s
