@@ -4,6 +4,8 @@
 //! - `decode`: bytes to sessions ([`replaylake::source::decode_bytes`]);
 //! - `decode_order_flatten`: the same, then order and flatten ([`replaylake::convert::flatten_session`]),
 //!   i.e. what one convert worker does per file;
+//! - `order`: [`replaylake::decode::Session::finish`] (sort, drop duplicates, checksum) on 40k
+//!   events, all in one millisecond or each in its own;
 //! - `parquet_encode`: one table's part file ([`replaylake::sink::writer::encode`]), measured in
 //!   Arrow bytes of the table;
 //! - `floor`: the least any converter of these files must do, for scale: `json_parse` reads every
@@ -18,11 +20,11 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use replaylake::convert::flatten_session;
-use replaylake::decode::DecodeOptions;
 use replaylake::decode::compressed::{CV_2024_10, decompress_data};
 use replaylake::decode::utf8;
+use replaylake::decode::{DecodeOptions, Event, Session, SessionIdSource};
 use replaylake::schema::TABLES;
 use replaylake::sink::writer::encode;
 use replaylake::source::decode_bytes;
@@ -104,11 +106,31 @@ fn bench(c: &mut Criterion) {
                 let (_, e): (IgnoredAny, Ev<'_>) =
                     serde_json::from_slice(l).expect("a blob_v2 line");
                 if e.cv == Some(CV_2024_10) {
-                    black_box(decompress_data(e.ty, e.data).expect("unpacks"));
+                    black_box(
+                        decompress_data(e.ty, e.data, opts.max_decompressed).expect("unpacks"),
+                    );
                 }
             }
         })
     });
+    g.finish();
+
+    // Ordering and duplicate dropping of one session of 40k events: all in one millisecond (the
+    // worst case of the former pairwise comparison) and each in its own.
+    let mut g = c.benchmark_group("order");
+    for (name, ts_of) in [
+        ("40k_same_timestamp", (|_| 1) as fn(i64) -> i64),
+        ("40k_distinct_timestamps", (|i| i) as fn(i64) -> i64),
+    ] {
+        let s = session_of((0..40_000).map(|i| (ts_of(i), format!("{{\"source\":1,\"i\":{i}}}"))));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || s.clone(),
+                |s| black_box(s.finish()),
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 
     // One part holding every bundled session, as the lake writer would encode it.
@@ -133,6 +155,19 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.finish();
+}
+
+fn session_of(events: impl Iterator<Item = (i64, String)>) -> Session {
+    Session {
+        session_id: "bench".into(),
+        id_source: SessionIdSource::Flag,
+        source_files: vec![],
+        source_format: "bench".into(),
+        meta: Default::default(),
+        events: events
+            .map(|(ts, data)| Event::new(Some("w".into()), ts, 3, data.into()))
+            .collect(),
+    }
 }
 
 criterion_group! {

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         decoded.rejects.len()
     );
     for session in decoded.sessions {
-        // Order by timestamp, drop exact duplicates, then flatten into the three tables.
+        // Order by timestamp, drop duplicates, then flatten into the three tables.
         let ordered = session.finish();
         let Some(flat) = flatten_session(ordered, chrono::Utc::now().timestamp_millis())? else {
             continue;

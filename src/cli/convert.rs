@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{SinkArgs, exit, human_bytes};
 use crate::convert::{ConvertOptions, ConvertSummary, convert_files};
 use crate::decode::DecodeOptions;
+use crate::decode::limit::DEFAULT_MAX_DECOMPRESSED;
 use crate::error::Result;
 use crate::sink::{Lake, Partitioning, SinkOptions};
 use crate::source::expand_inputs;
@@ -39,6 +40,11 @@ pub struct ConvertArgs {
     /// Decoding threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Most MiB one compressed payload (cv field, snappy block) or one record of a gzip/zstd
+    /// input may decompress to; larger ones are rejected (against decompression bombs).
+    #[arg(long, default_value_t = (DEFAULT_MAX_DECOMPRESSED >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub max_decompressed_mb: u64,
     #[command(flatten)]
     pub sink: SinkArgs,
 }
@@ -49,6 +55,7 @@ pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Resul
     let mut opts = ConvertOptions {
         decode: DecodeOptions {
             session_id: args.session_id.clone(),
+            max_decompressed: (args.max_decompressed_mb as usize) << 20,
         },
         sink: SinkOptions {
             partitioning: match args.partition_by {
@@ -124,7 +131,7 @@ pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
         s.sessions_merged
     );
     println!(
-        "  events: {} ({} exact duplicates dropped)",
+        "  events: {} ({} duplicates dropped)",
         s.events, s.duplicates_dropped
     );
     let rows: Vec<String> = s

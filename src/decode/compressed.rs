@@ -6,6 +6,11 @@
 //! that are still strings are unpacked (exports carry `cv` with data already decompressed), and
 //! newer PostHog data may hold zstd frames in the same fields, so the codec is sniffed from the
 //! magic bytes.
+//!
+//! A payload of a few MB can expand to GBs (a decompression bomb), so output is capped: the caller
+//! gives the most a payload may decompress to ([`super::DecodeOptions::max_decompressed`]), and a
+//! payload above it is an error naming the limit, read through a bounded reader so that memory
+//! never exceeds the cap.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -43,12 +48,12 @@ const ONE_SHOT_MAX: usize = 256 << 20;
 
 /// gunzips a single-member gzip whose size the trailer gives (ISIZE), with libdeflate in one
 /// call: about twice as fast as streaming inflate for payloads of this size. `None` when the
-/// trailer's size is implausible or libdeflate refuses the data (a multi-member file, corrupt
-/// data): the streaming decoder then decides, and reports the error.
-fn gunzip_one_shot(bytes: &[u8]) -> Option<Vec<u8>> {
-    let trailer: [u8; 4] = bytes.get(bytes.len().checked_sub(4)?..)?.try_into().ok()?;
-    let size = u32::from_le_bytes(trailer) as usize;
-    if size > ONE_SHOT_MAX {
+/// trailer's size is implausible or above `max`, or libdeflate refuses the data (a multi-member
+/// file, corrupt data, a trailer that lies): the streaming decoder then decides, and reports the
+/// error.
+fn gunzip_one_shot(bytes: &[u8], max: usize) -> Option<Vec<u8>> {
+    let size = usize::try_from(gzip_size(bytes)?).ok()?;
+    if size > ONE_SHOT_MAX.min(max) {
         return None;
     }
     let mut out = vec![0u8; size];
@@ -58,21 +63,52 @@ fn gunzip_one_shot(bytes: &[u8]) -> Option<Vec<u8>> {
     (n == size).then_some(out)
 }
 
-/// gunzip or un-zstd `bytes` (by magic) into UTF-8 JSON text, checking that it is JSON.
-pub fn decompress_json(bytes: &[u8]) -> Result<String, String> {
+/// Reads `r` to its end, but no more than `max` bytes: more is an error naming the limit.
+/// `size` is what the payload says it holds (gzip trailer, zstd header), the first allocation
+/// when it is within the cap, so that an honest bomb fills one buffer of the cap and no more.
+fn read_capped(
+    mut r: impl Read,
+    max: usize,
+    size: Option<u64>,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let first = size.map_or(4 << 10, |s| usize::try_from(s).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(first.saturating_add(1).min(max.saturating_add(1)));
+    let within = super::limit::read_capped(&mut r, &mut out, max)
+        .map_err(|e| format!("{what} payload does not decode: {e}"))?;
+    if !within {
+        return Err(super::limit::too_large(&format!("{what} payload"), max));
+    }
+    Ok(out)
+}
+
+/// The size a gzip's trailer gives (ISIZE: of its last member, modulo 2^32).
+fn gzip_size(bytes: &[u8]) -> Option<u64> {
+    let trailer: [u8; 4] = bytes.get(bytes.len().checked_sub(4)?..)?.try_into().ok()?;
+    Some(u32::from_le_bytes(trailer).into())
+}
+
+/// gunzip or un-zstd `bytes` (by magic) into UTF-8 JSON text of at most `max` bytes, checking
+/// that it is JSON.
+pub fn decompress_json(bytes: &[u8], max: usize) -> Result<String, String> {
     let out = if bytes.starts_with(&GZIP_MAGIC) {
-        match gunzip_one_shot(bytes) {
+        match gunzip_one_shot(bytes, max) {
             Some(out) => out,
             None => {
-                let mut out = Vec::with_capacity(bytes.len() * 4);
-                flate2::read::MultiGzDecoder::new(bytes)
-                    .read_to_end(&mut out)
-                    .map_err(|e| format!("gzip payload does not decode: {e}"))?;
-                out
+                let gz = flate2::read::MultiGzDecoder::new(bytes);
+                read_capped(gz, max, gzip_size(bytes), "gzip")?
             }
         }
     } else if bytes.starts_with(&ZSTD_MAGIC) {
-        zstd::stream::decode_all(bytes).map_err(|e| format!("zstd payload does not decode: {e}"))?
+        let size = zstd::zstd_safe::get_frame_content_size(bytes)
+            .ok()
+            .flatten();
+        if size.is_some_and(|s| s > max as u64) {
+            return Err(super::limit::too_large("zstd payload", max));
+        }
+        let z = zstd::stream::read::Decoder::new(bytes)
+            .map_err(|e| format!("zstd payload does not decode: {e}"))?;
+        read_capped(z, max, size, "zstd")?
     } else {
         return Err(format!(
             "compressed field starts with {:02x?}, neither gzip (1f 8b) nor zstd (28 b5 2f fd)",
@@ -90,7 +126,7 @@ pub fn decompress_json(bytes: &[u8]) -> Result<String, String> {
 }
 
 /// Unpacks one compressed string field given as raw JSON (a JSON string literal).
-fn unpack_field(raw: &RawValue) -> Result<String, String> {
+fn unpack_field(raw: &RawValue, max: usize) -> Result<String, String> {
     let bytes = match latin1_literal_bytes(raw.get().as_bytes()) {
         Some(b) => b,
         None => {
@@ -100,7 +136,7 @@ fn unpack_field(raw: &RawValue) -> Result<String, String> {
             latin1_bytes(&s)?
         }
     };
-    decompress_json(&bytes)
+    decompress_json(&bytes, max)
 }
 
 /// The bytes of a JSON string literal that holds a latin1 binary string, decoded in one pass
@@ -186,11 +222,16 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Fields<'a> {
 }
 
 /// Returns the event's `data` with every compressed field unpacked, or `None` when nothing in it
-/// is compressed (the caller keeps the raw text). `event_type` and `source` pick the fields.
-pub fn decompress_data(event_type: i64, data: &RawValue) -> Result<Option<String>, String> {
+/// is compressed (the caller keeps the raw text). `event_type` and `source` pick the fields; each
+/// field may decompress to at most `max` bytes.
+pub fn decompress_data(
+    event_type: i64,
+    data: &RawValue,
+    max: usize,
+) -> Result<Option<String>, String> {
     if event_type == 2 {
         return if is_string(data) {
-            unpack_field(data).map(Some)
+            unpack_field(data, max).map(Some)
         } else {
             Ok(None)
         };
@@ -226,7 +267,7 @@ pub fn decompress_data(event_type: i64, data: &RawValue) -> Result<Option<String
         out.push_str(&serde_json::to_string(k.as_ref()).expect("string serializes"));
         out.push(':');
         if packed.contains(&k.as_ref()) && is_string(v) {
-            let text = unpack_field(v).map_err(|e| format!("field `{k}`: {e}"))?;
+            let text = unpack_field(v, max).map_err(|e| format!("field `{k}`: {e}"))?;
             out.push_str(&text);
         } else {
             out.push_str(v.get());
@@ -240,6 +281,8 @@ pub fn decompress_data(event_type: i64, data: &RawValue) -> Result<Option<String
 mod tests {
     use super::*;
     use std::io::Write;
+
+    const MAX: usize = 1 << 30;
 
     fn latin1(bytes: &[u8]) -> String {
         bytes.iter().map(|&b| b as char).collect()
@@ -256,7 +299,7 @@ mod tests {
         let packed = serde_json::to_string(&latin1(&gz(r#"{"node":{"id":1}}"#))).unwrap();
         let raw: &RawValue = serde_json::from_str(&packed).unwrap();
         assert_eq!(
-            decompress_data(2, raw).unwrap().unwrap(),
+            decompress_data(2, raw, MAX).unwrap().unwrap(),
             r#"{"node":{"id":1}}"#
         );
     }
@@ -270,7 +313,7 @@ mod tests {
             format!(r#"{{"source":0,"texts":{texts},"attributes":[],"removes":[],"adds":{adds}}}"#);
         let raw: &RawValue = serde_json::from_str(&data).unwrap();
         assert_eq!(
-            decompress_data(3, raw).unwrap().unwrap(),
+            decompress_data(3, raw, MAX).unwrap().unwrap(),
             r#"{"source":0,"texts":[],"attributes":[],"removes":[],"adds":[{"parentId":1}]}"#
         );
     }
@@ -278,9 +321,9 @@ mod tests {
     #[test]
     fn already_decompressed_is_left_alone() {
         let raw: &RawValue = serde_json::from_str(r#"{"source":0,"adds":[],"texts":[]}"#).unwrap();
-        assert!(decompress_data(3, raw).unwrap().is_none());
+        assert!(decompress_data(3, raw, MAX).unwrap().is_none());
         let raw: &RawValue = serde_json::from_str(r#"{"node":{}}"#).unwrap();
-        assert!(decompress_data(2, raw).unwrap().is_none());
+        assert!(decompress_data(2, raw, MAX).unwrap().is_none());
     }
 
     #[test]
@@ -319,33 +362,68 @@ mod tests {
     fn gzip_one_shot_and_streaming_agree() {
         let text = br#"{"a":[1,2,3],"b":"x"}"#.repeat(1000);
         let one = gz(std::str::from_utf8(&text).unwrap());
-        assert_eq!(gunzip_one_shot(&one).unwrap(), text);
+        assert_eq!(gunzip_one_shot(&one, MAX).unwrap(), text);
         // two members: the trailer gives only the last member's size, one-shot declines
         let mut two = one.clone();
         two.extend_from_slice(&gz("[]"));
-        assert_eq!(gunzip_one_shot(&two), None);
+        assert_eq!(gunzip_one_shot(&two, MAX), None);
         assert!(
-            decompress_json(&two).is_err(),
+            decompress_json(&two, MAX).is_err(),
             "two JSON documents are not one"
         );
         // corrupt data: declined, and the streaming decoder reports it
         let mut bad = one.clone();
         let mid = bad.len() / 2;
         bad[mid] ^= 0xff;
-        assert_eq!(gunzip_one_shot(&bad), None);
-        assert!(decompress_json(&bad).is_err());
+        assert_eq!(gunzip_one_shot(&bad, MAX), None);
+        assert!(decompress_json(&bad, MAX).is_err());
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let raw: &RawValue = serde_json::from_str(r#""\u001f\u008bnot gzip""#).unwrap();
-        assert!(decompress_data(2, raw).unwrap_err().contains("gzip"));
+        assert!(decompress_data(2, raw, MAX).unwrap_err().contains("gzip"));
         let raw: &RawValue = serde_json::from_str(r#""plain text""#).unwrap();
         assert!(
-            decompress_data(2, raw)
+            decompress_data(2, raw, MAX)
                 .unwrap_err()
                 .contains("neither gzip")
         );
         assert!(latin1_bytes("snow ☃").is_err());
+    }
+
+    #[test]
+    fn a_bomb_is_refused_at_the_cap() {
+        let zeros = vec![b'0'; 16 << 20];
+        let gz = gz(std::str::from_utf8(&zeros).unwrap());
+        assert!(gz.len() < 100 << 10, "{}", gz.len());
+        let zst = zstd::encode_all(&zeros[..], 3).unwrap();
+        for packed in [gz, zst] {
+            let lit = serde_json::to_string(&latin1(&packed)).unwrap();
+            let raw: &RawValue = serde_json::from_str(&lit).unwrap();
+            let err = decompress_data(2, raw, 1 << 20).unwrap_err();
+            assert!(
+                err.contains("more than 1 MiB") && err.contains("--max-decompressed-mb"),
+                "{err}"
+            );
+            // under a cap it fits, it decodes (16 MiB of the digit 0 is not JSON: a number)
+            let err = decompress_data(2, raw, 32 << 20).unwrap_err();
+            assert!(err.contains("not JSON"), "{err}");
+        }
+        // a trailer that claims a small size does not get past the cap either
+        let mut lying = gz_bytes(&zeros);
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&100u32.to_le_bytes());
+        assert!(
+            decompress_json(&lying, 1 << 20)
+                .unwrap_err()
+                .contains("more than")
+        );
+    }
+
+    fn gz_bytes(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
     }
 }

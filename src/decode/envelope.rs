@@ -24,10 +24,22 @@ use super::compressed::{self, CV_2024_10};
 use super::{Event, Reject, Session, SessionIdSource, SessionMeta};
 
 /// Options that apply to every record of an input.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DecodeOptions {
     /// Session id for inputs that do not name one (`--session-id`).
     pub session_id: Option<String>,
+    /// Most bytes a compressed payload or a record of a compressed input may decompress to
+    /// (`--max-decompressed-mb`, default [`super::limit::DEFAULT_MAX_DECOMPRESSED`]).
+    pub max_decompressed: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            session_id: None,
+            max_decompressed: super::limit::DEFAULT_MAX_DECOMPRESSED,
+        }
+    }
 }
 
 /// Accumulates the sessions of one input (a file or an HTTP body).
@@ -42,6 +54,7 @@ pub struct Decoder {
     windows: HashMap<String, Arc<str>>,
     rejects: Vec<Reject>,
     records: u64,
+    max_decompressed: usize,
 }
 
 /// Where a record sits in its input.
@@ -154,7 +167,13 @@ impl Decoder {
             windows: HashMap::new(),
             rejects: Vec::new(),
             records: 0,
+            max_decompressed: opts.max_decompressed,
         }
+    }
+
+    /// The most bytes a payload or record may decompress to ([`DecodeOptions::max_decompressed`]).
+    pub fn max_decompressed(&self) -> usize {
+        self.max_decompressed
     }
 
     /// Names the container the records came out of (gzip, snappy, …), for provenance.
@@ -622,19 +641,21 @@ impl Decoder {
         };
         let data_raw = p.data.map(|d| d.get()).unwrap_or("null");
         let data: Box<str> = match (p.cv.as_deref(), p.data) {
-            (Some(CV_2024_10), Some(d)) => match compressed::decompress_data(ty, d) {
-                Ok(Some(text)) => text.into_boxed_str(),
-                Ok(None) => d.get().into(),
-                Err(e) => {
-                    return self.push_reject(
-                        loc,
-                        index,
-                        Some(&*session_id),
-                        format!("compressed payload: {e}"),
-                        record,
-                    );
+            (Some(CV_2024_10), Some(d)) => {
+                match compressed::decompress_data(ty, d, self.max_decompressed) {
+                    Ok(Some(text)) => text.into_boxed_str(),
+                    Ok(None) => d.get().into(),
+                    Err(e) => {
+                        return self.push_reject(
+                            loc,
+                            index,
+                            Some(&*session_id),
+                            format!("compressed payload: {e}"),
+                            record,
+                        );
+                    }
                 }
-            },
+            }
             _ => data_raw.into(),
         };
         let window = match p.window_id_camel.or(p.window_id_snake) {
@@ -660,12 +681,7 @@ impl Decoder {
         if s.meta.would_gain(&target.meta) {
             s.meta.merge(target.meta.clone());
         }
-        s.events.push(Event {
-            window_id: window,
-            timestamp: ts,
-            event_type: ty as i32,
-            data,
-        });
+        s.events.push(Event::new(window, ts, ty as i32, data));
     }
 
     /// The detected format, e.g. `blob-v2-jsonl` or `gzip/export-2023-04-28`.

@@ -2,14 +2,21 @@
 //!
 //! [`envelope::Decoder`] takes JSON records in any of the shapes PostHog and rrweb produce (export
 //! files, blob lines, capture payloads, bare events) and groups their events by session;
-//! [`compressed`] unpacks posthog-js `cv: "2024-10"` payloads. [`Session::finish`] then orders a
-//! session's events (stable sort by timestamp) and drops exact duplicates, as PostHog's player does.
+//! [`compressed`] unpacks posthog-js `cv: "2024-10"` payloads. [`Session::absorb`] merges the
+//! fragments of a session from several inputs (one id per window, [`windows`]);
+//! [`Session::finish`] then orders its events (stable sort by timestamp) and drops duplicates, as
+//! PostHog's player does. Events are compared by their content ([`content`]), not their text, so
+//! one event that two inputs spell differently is kept once.
 //!
 //! Records that cannot be used become [`Reject`]s, never panics or silent drops.
 
 pub mod compressed;
+pub mod content;
 pub mod envelope;
+pub mod limit;
+pub mod windows;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -34,14 +41,30 @@ pub struct Event {
     pub timestamp: i64,
     pub event_type: i32,
     pub data: Box<str>,
+    /// [`content::key`] of the type and data, computed once by [`Event::new`].
+    pub(crate) content: u128,
 }
 
 impl Event {
-    fn same_content(&self, other: &Event) -> bool {
-        self.timestamp == other.timestamp
-            && self.event_type == other.event_type
-            && self.window_id == other.window_id
-            && self.data == other.data
+    pub fn new(
+        window_id: Option<Arc<str>>,
+        timestamp: i64,
+        event_type: i32,
+        data: Box<str>,
+    ) -> Self {
+        let content = content::key(event_type, &data);
+        Event {
+            window_id,
+            timestamp,
+            event_type,
+            data,
+            content,
+        }
+    }
+
+    /// What makes two events one: type and data compared by structure ([`content`]).
+    pub fn content_key(&self) -> u128 {
+        self.content
     }
 }
 
@@ -157,8 +180,9 @@ pub struct OrderedSession {
 }
 
 impl Session {
-    /// Adds another fragment of the same session (from another file).
-    pub fn absorb(&mut self, other: Session) {
+    /// Adds another fragment of the same session (from another file). A window the two name
+    /// differently gets one id ([`windows::unify`]).
+    pub fn absorb(&mut self, mut other: Session) {
         for f in other.source_files {
             if !self.source_files.contains(&f) {
                 self.source_files.push(f);
@@ -176,41 +200,24 @@ impl Session {
             self.id_source = SessionIdSource::Data;
         }
         self.meta.merge(other.meta);
+        windows::unify(&mut self.events, &mut other.events);
         self.events.extend(other.events);
     }
 
     /// Stable sort by timestamp, then drop events equal to an earlier one with the same timestamp
-    /// (same window, type and data), as PostHog's player does before playback.
+    /// (same window, type and content), as PostHog's player does before playback. One pass with
+    /// a set of (timestamp, window, content) keys: O(n log n) for the sort, O(n) after it.
     pub fn finish(self) -> OrderedSession {
         let mut events = self.events;
         events.sort_by_key(|e| e.timestamp);
         let before = events.len();
-        let mut kept: Vec<Event> = Vec::with_capacity(before);
-        let mut group_start = 0;
-        for e in events {
-            if kept.last().is_none_or(|l| l.timestamp != e.timestamp) {
-                group_start = kept.len();
-            }
-            if kept[group_start..].iter().any(|k| k.same_content(&e)) {
-                continue;
-            }
-            kept.push(e);
-        }
+        let keep = first_of_each_content(&events);
+        let mut keep = keep.into_iter();
+        events.retain(|_| keep.next().unwrap_or(true));
+        let kept = events;
         let duplicates_dropped = (before - kept.len()) as u64;
-        // The schema version is hashed too: a lake written by an older schema is rewritten
-        // (replaced, not duplicated) when the same input is converted again.
-        let mut h = Xxh3::new();
-        h.update(crate::schema::SCHEMA_VERSION.as_bytes());
-        h.update(&[0xfd]);
-        for e in &kept {
-            h.update(e.window_id.as_deref().unwrap_or("\u{0}").as_bytes());
-            h.update(&[0xff]);
-            h.update(&e.timestamp.to_le_bytes());
-            h.update(&e.event_type.to_le_bytes());
-            h.update(e.data.as_bytes());
-            h.update(&[0xfe]);
-        }
         OrderedSession {
+            checksum: checksum(&kept),
             session_id: self.session_id,
             id_source: self.id_source,
             source_files: self.source_files,
@@ -218,9 +225,37 @@ impl Session {
             meta: self.meta,
             events: kept,
             duplicates_dropped,
-            checksum: format!("{:032x}", h.digest128()),
         }
     }
+}
+
+/// For each event, whether it is the first with its (timestamp, window, content).
+fn first_of_each_content(events: &[Event]) -> Vec<bool> {
+    let mut seen: HashSet<(i64, Option<&str>, u128), foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(events.len(), Default::default());
+    events
+        .iter()
+        .map(|e| seen.insert((e.timestamp, e.window_id.as_deref(), e.content)))
+        .collect()
+}
+
+/// xxh3-128 of the ordered events by window, timestamp and content key (not the data's text: the
+/// same session read from inputs that spell its events differently has one checksum).
+fn checksum(events: &[Event]) -> String {
+    // The schema version is hashed too: a lake written by an older schema is rewritten
+    // (replaced, not duplicated) when the same input is converted again.
+    let mut h = Xxh3::new();
+    h.update(crate::schema::SCHEMA_VERSION.as_bytes());
+    h.update(&[0xfd]);
+    for e in events {
+        h.update(e.window_id.as_deref().unwrap_or("\u{0}").as_bytes());
+        h.update(&[0xff]);
+        h.update(&e.timestamp.to_le_bytes());
+        h.update(&e.event_type.to_le_bytes());
+        h.update(&e.content.to_le_bytes());
+        h.update(&[0xfe]);
+    }
+    format!("{:032x}", h.digest128())
 }
 
 #[cfg(test)]
@@ -228,12 +263,7 @@ mod tests {
     use super::*;
 
     fn ev(ts: i64, w: &str, data: &str) -> Event {
-        Event {
-            window_id: Some(w.into()),
-            timestamp: ts,
-            event_type: 3,
-            data: data.into(),
-        }
+        Event::new(Some(w.into()), ts, 3, data.into())
     }
 
     #[test]
@@ -284,5 +314,99 @@ mod tests {
             mk(vec![ev(2, "a", "y"), ev(1, "a", "x")])
         );
         assert_ne!(mk(vec![ev(1, "a", "x")]), mk(vec![ev(1, "a", "z")]));
+    }
+
+    fn session(events: Vec<Event>) -> Session {
+        Session {
+            session_id: "s".into(),
+            id_source: SessionIdSource::Flag,
+            source_files: vec![],
+            source_format: "x".into(),
+            meta: Default::default(),
+            events,
+        }
+    }
+
+    #[test]
+    fn dropping_duplicates_agrees_with_comparing_every_pair() {
+        let mut rng = fastrand::Rng::with_seed(19);
+        let events: Vec<Event> = (0..3000)
+            .map(|_| {
+                let w = ["a", "b"][rng.usize(..2)];
+                ev(rng.i64(1..4), w, &format!("{{\"v\":{}}}", rng.u32(..40)))
+            })
+            .collect();
+        // the reference: an event goes when an earlier one has its timestamp, window and data
+        let mut sorted = events.clone();
+        sorted.sort_by_key(|e| e.timestamp);
+        let want: Vec<_> = sorted
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| {
+                !sorted[..*i].iter().any(|k| {
+                    (k.timestamp, &k.window_id, &k.data) == (e.timestamp, &e.window_id, &e.data)
+                })
+            })
+            .map(|(_, e)| (e.timestamp, e.window_id.clone(), e.data.clone()))
+            .collect();
+        let o = session(events).finish();
+        let got: Vec<_> = o
+            .events
+            .iter()
+            .map(|e| (e.timestamp, e.window_id.clone(), e.data.clone()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(o.duplicates_dropped as usize, 3000 - want.len());
+    }
+
+    #[test]
+    fn many_events_of_one_timestamp_keep_their_order() {
+        // 40k distinct events in one millisecond, each sent twice
+        let n = 40_000;
+        let distinct: Vec<Event> = (0..n).map(|i| ev(7, "w", &format!("[{i}]"))).collect();
+        let twice = distinct.iter().chain(&distinct).cloned().collect();
+        let o = session(twice).finish();
+        assert_eq!(o.duplicates_dropped, n as u64);
+        let data: Vec<&str> = o.events.iter().map(|e| &*e.data).collect();
+        let want: Vec<&str> = distinct.iter().map(|e| &*e.data).collect();
+        assert_eq!(data, want);
+    }
+
+    #[test]
+    fn one_event_spelled_two_ways_in_two_inputs_is_kept_once() {
+        // the API's blob: window UUID, compact JSON; the UI export: window 1, JSON re-serialized
+        let blob = vec![
+            ev(
+                1,
+                "uuid-w",
+                r#"{"source":0,"adds":[{"parentId":1}],"texts":[]}"#,
+            ),
+            ev(2, "uuid-w", r#"{"source":2,"type":2,"x":1.5}"#),
+        ];
+        let ui = vec![
+            ev(
+                1,
+                "1",
+                "{\n  \"texts\": [],\n  \"adds\": [ { \"parentId\": 1 } ],\n  \"source\": 0\n}",
+            ),
+            ev(2, "1", r#"{"type":2,"source":2,"x":1.50}"#),
+        ];
+        let alone = session(blob.clone()).finish();
+        for (first, second) in [(blob.clone(), ui.clone()), (ui, blob)] {
+            let mut s = session(first);
+            s.absorb(session(second));
+            let o = s.finish();
+            assert_eq!(o.events.len(), 2);
+            assert_eq!(o.duplicates_dropped, 2);
+            assert!(
+                o.events
+                    .iter()
+                    .all(|e| e.window_id.as_deref() == Some("uuid-w"))
+            );
+            assert_eq!(
+                o.checksum, alone.checksum,
+                "the redundant input changes nothing"
+            );
+        }
     }
 }

@@ -106,12 +106,7 @@ mod tests {
     use super::*;
 
     fn ev(window: &str, ts: i64, ty: i32, data: &str) -> Event {
-        Event {
-            window_id: Some(window.into()),
-            timestamp: ts,
-            event_type: ty,
-            data: data.into(),
-        }
+        Event::new(Some(window.into()), ts, ty, data.into())
     }
 
     const SNAP: &str = r#"{"node":{"type":0,"id":1,"childNodes":[{"type":2,"id":2,"tagName":"html","attributes":{},"childNodes":[{"type":2,"id":3,"tagName":"body","attributes":{},"childNodes":[{"type":2,"id":4,"tagName":"button","attributes":{"id":"buy"},"childNodes":[{"type":3,"id":5,"textContent":"Buy"}]}]}]}]}}"#;

@@ -179,12 +179,7 @@ mod tests {
     use super::*;
 
     fn ev(ts: i64, ty: i32, data: &str) -> Event {
-        Event {
-            window_id: None,
-            timestamp: ts,
-            event_type: ty,
-            data: data.into(),
-        }
+        Event::new(None, ts, ty, data.into())
     }
 
     fn run(events: &[Event]) -> SessionMetrics {

@@ -10,6 +10,11 @@
 //!
 //! JSONL is split on `\n` bytes only: compressed payloads contain U+0085, which Unicode-aware
 //! splitters take for a line break.
+//!
+//! What comes out of a decompressor (gzip, zstd, snappy) is capped per record (a line, or the
+//! whole document) at [`DecodeOptions::max_decompressed`] and read through bounded readers
+//! ([`super::capped`]): a record over the cap is a reject naming the limit, and the next line is
+//! still read. Bytes read straight from disk are not capped: their size is the file's.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -18,7 +23,9 @@ use std::path::{Path, PathBuf};
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
+use super::capped::{self, Line};
 use crate::decode::envelope::Loc;
+use crate::decode::limit::too_large;
 use crate::decode::{DecodeOptions, Decoder, Reject, Session};
 use crate::error::{Error, Result};
 
@@ -161,7 +168,7 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
     {
         let reader = BufReader::with_capacity(capacity, &mut hashing);
         let mut containers = Vec::new();
-        let res = read_stream(Box::new(reader), &mut dec, &mut containers);
+        let res = read_stream(Box::new(reader), &mut dec, &mut containers, None);
         if let Err(e) = res {
             dec.reject(Loc::default(), format!("read failed: {e}"), b"");
         }
@@ -185,7 +192,8 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
 pub fn decode_bytes(name: &str, bytes: &[u8], opts: &DecodeOptions) -> Decoded {
     let mut dec = Decoder::new(name, opts);
     let mut containers = Vec::new();
-    if let Err(e) = read_stream(Box::new(BufReader::new(bytes)), &mut dec, &mut containers) {
+    let reader = Box::new(BufReader::new(bytes));
+    if let Err(e) = read_stream(reader, &mut dec, &mut containers, None) {
         dec.reject(Loc::default(), format!("read failed: {e}"), b"");
     }
     let format = dec.format();
@@ -200,10 +208,13 @@ pub fn decode_bytes(name: &str, bytes: &[u8], opts: &DecodeOptions) -> Decoded {
     }
 }
 
+/// Reads one input or container. `max` caps each record when the bytes come out of a
+/// decompressor (`None` for bytes as stored).
 fn read_stream<'a>(
     mut r: Box<dyn BufRead + 'a>,
     dec: &mut Decoder,
     containers: &mut Vec<&'static str>,
+    max: Option<usize>,
 ) -> std::io::Result<()> {
     let head = r.fill_buf()?;
     if head.starts_with(GZIP) {
@@ -231,10 +242,19 @@ fn read_stream<'a>(
     let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
     match first {
         None if head.is_empty() => Ok(()),
-        Some(b'{') | Some(b'[') => read_text(r, dec),
+        Some(b'{') | Some(b'[') => read_text(r, dec, max),
         _ => {
             let mut all = Vec::new();
-            r.read_to_end(&mut all)?;
+            if !capped::read_to_end(&mut r, &mut all, max)? {
+                let max = max.unwrap_or_default();
+                let what = format!("{} content", container_name(containers));
+                dec.reject(
+                    Loc::default(),
+                    too_large(&what, max),
+                    &all[..all.len().min(256)],
+                );
+                return Ok(());
+            }
             if all.iter().all(|b| b.is_ascii_whitespace()) {
                 return Ok(());
             }
@@ -253,14 +273,16 @@ fn container_name(c: &[&'static str]) -> &'static str {
     }
 }
 
-/// Runs `read_stream` on a decompressing reader; a corrupt stream becomes a reject naming where it broke.
+/// Runs `read_stream` on a decompressing reader, each record capped; a corrupt stream becomes a
+/// reject naming where it broke.
 fn read_checked<'a>(
     r: Box<dyn BufRead + 'a>,
     dec: &mut Decoder,
     containers: &mut Vec<&'static str>,
     what: &str,
 ) -> std::io::Result<()> {
-    match read_stream(r, dec, containers) {
+    let max = Some(dec.max_decompressed());
+    match read_stream(r, dec, containers, max) {
         Ok(()) => Ok(()),
         Err(e) => {
             dec.reject(
@@ -289,30 +311,56 @@ fn trim_line(mut line: &[u8]) -> &[u8] {
     line
 }
 
-fn read_text<'a>(mut r: Box<dyn BufRead + 'a>, dec: &mut Decoder) -> std::io::Result<()> {
+fn read_text<'a>(
+    mut r: Box<dyn BufRead + 'a>,
+    dec: &mut Decoder,
+    max: Option<usize>,
+) -> std::io::Result<()> {
     let mut first = Vec::new();
-    r.read_until(b'\n', &mut first)?;
+    let first_read = capped::read_line(&mut r, &mut first, max)?;
     let first_trim = trim_line(&first);
-    if is_complete_json(first_trim) {
+    if matches!(first_read, Line::TooLong(_)) || is_complete_json(first_trim) {
         // JSONL: stream line by line.
         let mut n = 1u64;
-        feed_line(dec, n, first_trim);
+        feed_capped(dec, n, first_read, &first, max);
         let mut line = Vec::new();
         loop {
             line.clear();
-            if r.read_until(b'\n', &mut line)? == 0 {
+            let read = capped::read_line(&mut r, &mut line, max)?;
+            if read == Line::Read(0) {
                 break;
             }
             n += 1;
-            feed_line(dec, n, trim_line(&line));
+            feed_capped(dec, n, read, &line, max);
         }
         return Ok(());
     }
     // One JSON document (pretty-printed export or array).
     let mut all = first;
-    r.read_to_end(&mut all)?;
+    if !capped::read_to_end(&mut r, &mut all, max)? {
+        let what = "JSON document";
+        let head = &all[..all.len().min(4096)];
+        dec.reject(
+            Loc::default(),
+            too_large(what, max.unwrap_or_default()),
+            head,
+        );
+        return Ok(());
+    }
     read_document(&all, dec);
     Ok(())
+}
+
+/// Feeds a line read by [`capped::read_line`], or rejects it when it was over the cap.
+fn feed_capped(dec: &mut Decoder, n: u64, read: Line, line: &[u8], max: Option<usize>) {
+    match read {
+        Line::Read(_) => feed_line(dec, n, trim_line(line)),
+        Line::TooLong(len) => {
+            let what = format!("line of {len} bytes");
+            let loc = Loc { line: Some(n) };
+            dec.reject(loc, too_large(&what, max.unwrap_or_default()), line);
+        }
+    }
 }
 
 fn feed_line(dec: &mut Decoder, n: u64, line: &[u8]) {
@@ -353,21 +401,24 @@ fn read_binary(all: &[u8], dec: &mut Decoder, containers: &mut Vec<&'static str>
         let mut snappy = snap::raw::Decoder::new();
         let mut line_no = 0u64;
         for (i, block) in blocks.iter().enumerate() {
-            match snappy.decompress_vec(block) {
+            match unsnappy(&mut snappy, block, dec.max_decompressed()) {
                 Ok(text) => {
                     for line in text.split(|&b| b == b'\n') {
                         line_no += 1;
                         feed_line(dec, line_no, trim_line(line));
                     }
                 }
-                Err(e) => dec.reject(
-                    Loc::default(),
-                    format!("snappy block #{i} does not decode: {e}"),
-                    b"",
-                ),
+                Err(reason) => {
+                    dec.reject(Loc::default(), format!("snappy block #{i} {reason}"), b"")
+                }
             }
         }
         return;
+    }
+    let max = dec.max_decompressed();
+    if snap::raw::decompress_len(all).is_ok_and(|len| len > max) {
+        let head = &all[..all.len().min(256)];
+        return dec.reject(Loc::default(), too_large("snappy body", max), head);
     }
     match snap::raw::Decoder::new().decompress_vec(all) {
         Ok(text) => {
@@ -375,7 +426,7 @@ fn read_binary(all: &[u8], dec: &mut Decoder, containers: &mut Vec<&'static str>
             dec.set_container("snappy");
             match text.iter().copied().find(|b| !b.is_ascii_whitespace()) {
                 Some(b'{') | Some(b'[') => {
-                    if let Err(e) = read_text(Box::new(BufReader::new(&text[..])), dec) {
+                    if let Err(e) = read_text(Box::new(BufReader::new(&text[..])), dec, None) {
                         dec.reject(Loc::default(), format!("read failed: {e}"), b"");
                     }
                 }
@@ -392,6 +443,16 @@ fn read_binary(all: &[u8], dec: &mut Decoder, containers: &mut Vec<&'static str>
             &all[..all.len().min(256)],
         ),
     }
+}
+
+/// One raw snappy block of at most `max` bytes decompressed (its header gives the size).
+fn unsnappy(d: &mut snap::raw::Decoder, block: &[u8], max: usize) -> Result<Vec<u8>, String> {
+    let len = snap::raw::decompress_len(block).map_err(|e| format!("does not decode: {e}"))?;
+    if len > max {
+        return Err(too_large("", max).trim_start().to_string());
+    }
+    d.decompress_vec(block)
+        .map_err(|e| format!("does not decode: {e}"))
 }
 
 /// Splits PostHog's `decompress=false` body into blocks, or `None` when it is not one.
@@ -467,5 +528,69 @@ mod tests {
         let d = decode_bytes("s.jsonl", l.as_bytes(), &DecodeOptions::default());
         assert_eq!(events(&d), 1);
         assert!(d.rejects.is_empty());
+    }
+
+    #[test]
+    fn decompressed_records_over_the_cap_are_rejected_and_reading_goes_on() {
+        use std::io::Write;
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let opts = DecodeOptions {
+            max_decompressed: 1000,
+            ..Default::default()
+        };
+        let long = format!(
+            "[\"w\",{{\"type\":5,\"data\":{{\"tag\":\"{}\"}},\"timestamp\":2}}]",
+            "x".repeat(2000)
+        );
+        let ok = |ts: u32| format!("[\"w\",{{\"type\":4,\"data\":{{}},\"timestamp\":{ts}}}]");
+        let jsonl = format!("{}\n{long}\n{}\n", ok(1), ok(3));
+        let d = decode_bytes("s.jsonl.gz", &gz(jsonl.as_bytes()), &opts);
+        assert_eq!(events(&d), 2, "{:?}", d.rejects);
+        assert_eq!(d.rejects.len(), 1);
+        assert_eq!(d.rejects[0].line, Some(2));
+        assert!(
+            d.rejects[0].reason.contains("more than 1000 bytes")
+                && d.rejects[0].reason.contains("--max-decompressed-mb"),
+            "{}",
+            d.rejects[0].reason
+        );
+        // zstd, and a line that is first
+        let z = zstd::encode_all(format!("{long}\n{}", ok(1)).as_bytes(), 1).unwrap();
+        let d = decode_bytes("s.jsonl.zst", &z, &opts);
+        assert_eq!((events(&d), d.rejects.len()), (1, 1), "{:?}", d.rejects);
+        // a pretty-printed document is one record
+        let doc = format!("[\n{}\n]", vec![ok(1); 100].join(",\n"));
+        let d = decode_bytes("s.json.gz", &gz(doc.as_bytes()), &opts);
+        assert_eq!(events(&d), 0);
+        assert!(
+            d.rejects[0]
+                .reason
+                .contains("JSON document decompresses to more than")
+        );
+        // bytes as stored are not capped: their size is the file's
+        let d = decode_bytes("s.jsonl", jsonl.as_bytes(), &opts);
+        assert_eq!((events(&d), d.rejects.len()), (3, 0));
+        // snappy: the block header's size is checked before anything is allocated
+        let block = snap::raw::Encoder::new()
+            .compress_vec(jsonl.as_bytes())
+            .unwrap();
+        let d = decode_bytes("s.bin", &block, &opts);
+        assert!(
+            d.rejects[0].reason.contains("snappy body decompresses"),
+            "{:?}",
+            d.rejects
+        );
+        let mut prefixed = (block.len() as u32).to_be_bytes().to_vec();
+        prefixed.extend_from_slice(&block);
+        let d = decode_bytes("s.bin", &prefixed, &opts);
+        assert!(
+            d.rejects[0].reason.contains("snappy block #0 decompresses"),
+            "{:?}",
+            d.rejects
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Where replays come from: files users already hold ([`file`]). The PostHog API client is
 //! a later addition (see the pull issue).
 
+pub mod capped;
 pub mod file;
 pub mod posthog;
 

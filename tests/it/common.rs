@@ -7,6 +7,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use replaylake::convert::{ConvertOptions, ConvertSummary, convert_files};
 use replaylake::sink::Lake;
 use replaylake::source::expand_inputs;
+use serde_json::Value;
 
 /// tests/data
 pub fn data() -> PathBuf {
@@ -75,9 +76,17 @@ pub fn sql_i64(dest: &Path, q: &str) -> i64 {
     col.as_primitive::<Int64Type>().value(0)
 }
 
+/// The replaylake binary: cargo's, or `REPLAYLAKE_BIN` (worktrees that share one target
+/// directory overwrite each other's `debug/replaylake`; a copy of one's own build stays put).
+pub fn bin_path() -> PathBuf {
+    std::env::var_os("REPLAYLAKE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_replaylake")))
+}
+
 /// Runs the replaylake binary.
 pub fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_replaylake"))
+    Command::new(bin_path())
         .args(args)
         .output()
         .expect("binary runs")
@@ -114,4 +123,60 @@ pub fn tree(dir: &Path) -> Vec<(String, u64)> {
 /// A Python interpreter that has duckdb (set up by scripts/test.sh), as REPLAYLAKE_PYTHON.
 pub fn python() -> String {
     std::env::var("REPLAYLAKE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+#[derive(Debug)]
+pub struct Truth {
+    pub clicks: i64,
+    pub keypresses: i64,
+    /// The PostHog session id of the recording.
+    pub session_id: String,
+}
+
+/// What the scripted user of a realclient recording did, as PostHog counts it.
+pub fn truth(name: &str) -> Truth {
+    let t: Value = serde_json::from_str(
+        &std::fs::read_to_string(realclient(&format!("{name}.truth.json"))).unwrap(),
+    )
+    .unwrap();
+    let c = &t["counts"];
+    // PostHog counts a DblClick as a click too: the DOM clicks plus the dblclick events the
+    // browser fired (one when a click's detail reaches 2).
+    let dbl = t["clicks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["click_count"] == 2)
+        .count() as i64;
+    Truth {
+        clicks: c["dom_click_events"].as_i64().unwrap() + dbl,
+        keypresses: c["input_value_changes"].as_i64().unwrap()
+            + c["checkbox_toggles"].as_i64().unwrap(),
+        session_id: t["recording"]["posthog_session_ids"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// Runs the replaylake binary with stdout and stderr in files under `out_dir`; returns its exit
+/// code and its peak resident memory in bytes (the child's own, from `wait4`).
+pub fn bin_peak_rss(args: &[&str], out_dir: &Path) -> (i32, u64) {
+    let out = std::fs::File::create(out_dir.join("stdout")).unwrap();
+    let err = std::fs::File::create(out_dir.join("stderr")).unwrap();
+    let child = Command::new(bin_path())
+        .args(args)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("binary runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 writes into the two out-parameters.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status), "killed: status {status}");
+    // ru_maxrss is in KiB on Linux
+    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024)
 }

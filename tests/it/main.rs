@@ -1,6 +1,7 @@
 //! replaylake's integration tests: one crate (each file directly under tests/ would link
 //! DataFusion again), one module per area.
 
+mod bomb;
 mod common;
 mod compact;
 mod convert;
@@ -8,6 +9,7 @@ mod crash;
 mod duckdb;
 mod elements;
 mod faults;
+mod merge;
 mod pull;
 mod pull_server;
 mod query;
