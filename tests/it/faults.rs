@@ -65,6 +65,14 @@ pub fn lake_state(lake: &Path) -> Vec<String> {
     text.lines().map(str::to_string).collect()
 }
 
+/// The lake state of a clean convert of `files`.
+fn clean_state(files: &[PathBuf]) -> Vec<String> {
+    let clean = tempfile::tempdir().unwrap();
+    let o = convert_cmd(files, clean.path()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    lake_state(clean.path())
+}
+
 /// A lake that already holds two of the sessions and the first half of the split one, so that
 /// converting every input reads the index, leaves two sessions unchanged, adds one and replaces
 /// one (rewriting the part that held its half): every kind of call and commit step.
@@ -130,10 +138,7 @@ fn sweep(kind: &str, permanent: bool, files: &[PathBuf], start: &Path, want: &[S
 fn every_store_error_of_every_kind_leaves_a_lake_that_a_rerun_completes() {
     let dir = tempfile::tempdir().unwrap();
     let files = inputs(dir.path());
-    let clean = tempfile::tempdir().unwrap();
-    let o = convert_cmd(&files, clean.path()).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = lake_state(clean.path());
+    let want = clean_state(&files);
     assert_eq!(want.len(), 4 + 4, "a table of four sessions: {want:?}");
     let start = prepared_lake(&files);
 
@@ -153,10 +158,7 @@ fn every_store_error_of_every_kind_leaves_a_lake_that_a_rerun_completes() {
 fn a_kill_at_every_commit_step_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let files = inputs(dir.path());
-    let clean = tempfile::tempdir().unwrap();
-    let o = convert_cmd(&files, clean.path()).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let want = lake_state(clean.path());
+    let want = clean_state(&files);
     let start = prepared_lake(&files);
 
     let mut kills = 0;

@@ -481,25 +481,17 @@ fn recordings_older_than_the_retention_are_not_fetched_again() {
 
     let snapshot_calls = |s: &TestServer| s.count(|c| &c.sources_calls) + s.count(|c| &c.blob_ok);
     let before = snapshot_calls(&server);
-    let (out, s) = pull(&server, &dest, &["--state-retention", "1s"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        (s["fetched"].as_u64(), s["already_done"].as_u64()),
-        (Some(0), Some(6)),
-        "{s}"
-    );
-    assert_eq!(snapshot_calls(&server), before, "no snapshot request");
-
+    let rerun_fetches_nothing = |extra: &[&str]| {
+        let (out, s) = pull(&server, &dest, extra);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let counts = (s["fetched"].as_u64(), s["already_done"].as_u64());
+        assert_eq!(counts, (Some(0), Some(6)), "{s}");
+        assert_eq!(snapshot_calls(&server), before, "no snapshot request");
+    };
+    rerun_fetches_nothing(&["--state-retention", "1s"]);
     // no checkpoint at all (a lake moved, or its state deleted): the same
     std::fs::remove_dir_all(dest.join("_replaylake/state")).unwrap();
-    let (out, s) = pull(&server, &dest, &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        (s["fetched"].as_u64(), s["already_done"].as_u64()),
-        (Some(0), Some(6)),
-        "{s}"
-    );
-    assert_eq!(snapshot_calls(&server), before, "no snapshot request");
+    rerun_fetches_nothing(&[]);
     assert_eq!(fingerprint(&dest), lake);
 
     // --full-refresh downloads the window again and writes nothing that did not change
