@@ -206,6 +206,7 @@ impl Target {
             "REPLAYLAKE_DEST",
             "REPLAYLAKE_MULTIPART_THRESHOLD",
             "REPLAYLAKE_TEST_PART_PAUSE_MS",
+            "REPLAYLAKE_TEST_FAULTS",
             "RUST_LOG",
         ] {
             c.env_remove(v);
@@ -570,6 +571,110 @@ fn killed_mid_upload(backend: Backend) {
             .any(|k| k.starts_with("_replaylake/journal/"))
     );
     assert_eq!(t.fingerprint(), want, "{backend:?}: rerun after the kill");
+}
+
+/// Whether the lake's newest lease is held (not released).
+fn lease_held(t: &Target) -> bool {
+    let Some(newest) = t
+        .objects()
+        .into_keys()
+        .filter(|k| k.starts_with("_replaylake/lease/"))
+        .max()
+    else {
+        return false;
+    };
+    let lake = t.lake();
+    runtime().block_on(async {
+        let Ok(got) = lake.store.get(&lake.path(&newest)).await else {
+            return false;
+        };
+        let body = got.bytes().await.unwrap_or_default();
+        serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v["released"] == false)
+    })
+}
+
+/// Two writers on one lake in the store: the second stops while the first holds the lease (and
+/// deletes nothing of it), then with --wait goes on once the first is done; the lake equals a
+/// clean run's.
+fn two_writers(backend: Backend) {
+    let Some(t) = target(backend, "writers") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let all = inputs(tmp.path());
+    let (first, second) = all.split_at(4);
+    let (want, _ref) = reference(&all);
+    let start_first = || {
+        let mut args: Vec<String> = vec!["convert".into()];
+        args.extend(first.iter().map(|p| p.display().to_string()));
+        args.extend(t.dest_args());
+        args.push("-q".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut c = t.cmd(&args);
+        // every put waits: the first writer holds the lake for seconds
+        c.env("REPLAYLAKE_TEST_FAULTS", "slow:300")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let started = Instant::now();
+        while !lease_held(&t) {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                panic!("{backend:?}: done too soon: {}", stderr(&out));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{backend:?}: no lease"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    let a = start_first();
+    let b = t.convert(second, &[]);
+    assert_eq!(b.status.code(), Some(1), "{backend:?}: {}", stderr(&b));
+    assert!(
+        stderr(&b).contains("another writer holds the lake"),
+        "{}",
+        stderr(&b)
+    );
+    let a = a.wait_with_output().unwrap();
+    assert!(
+        a.status.success(),
+        "{backend:?}: first writer: {}",
+        stderr(&a)
+    );
+
+    let a = start_first();
+    let mut args: Vec<String> = vec!["convert".into()];
+    args.extend(second.iter().map(|p| p.display().to_string()));
+    args.extend(t.dest_args());
+    args.extend(["-q".into(), "--wait".into(), "5m".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let b = t.cmd(&args).output().unwrap();
+    let a = a.wait_with_output().unwrap();
+    assert!(
+        a.status.success(),
+        "{backend:?}: first writer: {}",
+        stderr(&a)
+    );
+    // exit 3: the second half holds the input with a rejected line
+    let code = b.status.code();
+    assert_eq!(code, Some(3), "{backend:?}: waiting writer: {}", stderr(&b));
+    assert_eq!(t.fingerprint(), want, "{backend:?}");
+}
+
+#[test]
+fn s3_two_writers() {
+    two_writers(Backend::S3);
+}
+#[test]
+fn azure_two_writers() {
+    two_writers(Backend::Azure);
+}
+#[test]
+fn gcs_two_writers() {
+    two_writers(Backend::Gcs);
 }
 
 #[test]
