@@ -7,6 +7,7 @@ mod convert;
 mod crash;
 mod duckdb;
 mod elements;
+mod measure;
 mod pull;
 mod pull_server;
 mod query;
