@@ -113,8 +113,8 @@ pub enum ApiError {
     },
 
     #[error(
-        "PostHog API {path}: the response body passed {seen}, over the cap of {cap} \
-         (--max-body-mb; counted after decompression); stopped reading"
+        "PostHog API {path}: the response body is larger than the cap of {cap} (at least \
+         {seen}; --max-body-mb, counted after decompression); stopped reading"
     )]
     TooLarge {
         path: String,
