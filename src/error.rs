@@ -72,6 +72,10 @@ pub enum Error {
 
     #[error("query {name}: {message}")]
     Query { name: String, message: String },
+
+    /// A task of a job panicked or stopped before its end: the job fails, whatever the others did.
+    #[error("{task} failed: {message}")]
+    Worker { task: String, message: String },
 }
 
 impl From<datafusion::error::DataFusionError> for Error {

@@ -20,11 +20,22 @@
 //!    in the checkpoint, so what the checkpoint calls done is always in the lake.
 //!
 //! A 404 or 410 skips the recording (recorded in the checkpoint, not retried by later runs); any
-//! other failure that survives the retries stops the run after saving what landed.
+//! other failure that survives the retries, or a worker that panics ([`supervise`]), stops the
+//! run with an error after saving what landed; the watermark does not move.
+//!
+//! A recording listed with no fetchable source (only `realtime` / legacy `blob`, or none: not
+//! flushed to blob storage yet) is *pending*, not done: it is reported, kept in the checkpoint's
+//! `pending`, and holds the watermark at its start, so the next run lists it again and fetches
+//! it once its blobs exist. Holding the watermark keeps its meaning ("everything that started
+//! before has landed") and needs no by-id requests; the price is relisting (list calls only:
+//! what landed is passed over) from the oldest pending recording. A pending recording that a
+//! complete listing of its window no longer returns is dropped from `pending`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod supervise;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,7 +53,7 @@ use crate::sink::landed::Landed;
 use crate::sink::{Lake, LakeWriter, SinkOptions, SinkStats};
 use crate::source::decode_bytes;
 use crate::source::posthog::client::key_ranges;
-use crate::source::posthog::state::{self, Done, PullState, Skipped, Window};
+use crate::source::posthog::state::{self, Done, Pending, PullState, Skipped, Window};
 use crate::source::posthog::{
     ApiKey, BodyFormat, Client, ClientConfig, ClientStats, ListWindow, Rate, RateLimiter,
     Recording, RetryConfig,
@@ -72,6 +83,8 @@ pub struct PullOptions {
     pub retry: RetryConfig,
     pub request_timeout: Duration,
     pub body: BodyFormat,
+    /// Largest response body (bytes, counted after decompression).
+    pub max_body: u64,
     pub sink: SinkOptions,
     /// Sessions between checkpoints (each checkpoint writes the buffered parts first).
     pub checkpoint_every: usize,
@@ -100,6 +113,7 @@ impl PullOptions {
             retry: RetryConfig::default(),
             request_timeout: Duration::from_secs(300),
             body: BodyFormat::Jsonl,
+            max_body: crate::source::posthog::client::DEFAULT_MAX_BODY,
             sink: SinkOptions::default(),
             checkpoint_every: 100,
             state_retention: Duration::from_secs(7 * 24 * 3600),
@@ -129,6 +143,14 @@ pub struct SkippedRecording {
     pub status: u16,
 }
 
+/// A recording with no blob sources yet (see the module docs): a later run fetches it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingRecording {
+    pub session_id: String,
+    /// The sources PostHog listed (e.g. `realtime`), empty when it listed none.
+    pub sources: Vec<String>,
+}
+
 /// What a pull did (or, with `dry_run`, would do).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct PullSummary {
@@ -144,6 +166,8 @@ pub struct PullSummary {
     pub fetched: u64,
     pub empty: u64,
     pub skipped: Vec<SkippedRecording>,
+    /// Listed, but not fetchable yet (no blob sources); kept in the checkpoint for a later run.
+    pub pending: Vec<PendingRecording>,
     pub events: u64,
     pub duplicates_dropped: u64,
     pub rejected: u64,
@@ -221,8 +245,33 @@ impl Known {
 /// What a fetch task hands the writer.
 enum Msg {
     Fetched(Box<FetchedRecording>),
-    Skipped { rec: Recording, status: u16 },
+    Skipped {
+        rec: Recording,
+        status: u16,
+    },
+    Pending {
+        rec: Recording,
+        sources: Vec<String>,
+    },
     Failed(Error),
+    /// The listing reached its end and every fetch was handed over.
+    End,
+}
+
+/// What fetching one recording came to.
+enum Fetch {
+    Bodies(Bodies),
+    /// 404/410.
+    Gone(u16),
+    /// No blob_v2/blob_v2_lts source yet: the sources that were listed.
+    NotYet(Vec<String>),
+}
+
+/// What the checkpoint records of a recording.
+enum Settled {
+    Done(Done),
+    Skipped(Skipped),
+    Pending(Pending),
 }
 
 struct FetchedRecording {
@@ -286,28 +335,30 @@ async fn keep_raw(ctx: &Ctx, sid: &str, name: &str, body: &Bytes) -> Result<()> 
 /// Fetches one recording's sources and blobs, then decodes it on the blocking pool.
 async fn fetch_recording(ctx: Arc<Ctx>, rec: Recording) -> Msg {
     match fetch_inner(&ctx, &rec).await {
-        Ok(Ok(bodies)) => {
+        Ok(Fetch::Bodies(bodies)) => {
             let now_ms = ctx.now_ms;
+            let task = format!("decoding recording {}", rec.id);
             let res =
                 tokio::task::spawn_blocking(move || decode_recording(rec, bodies, now_ms)).await;
             match res {
                 Ok(Ok(f)) => Msg::Fetched(Box::new(f)),
                 Ok(Err(e)) => Msg::Failed(e),
-                Err(e) => Msg::Failed(Error::Usage(format!("decoding task failed: {e}"))),
+                Err(e) => Msg::Failed(supervise::task_failed(task, e)),
             }
         }
-        Ok(Err(status)) => Msg::Skipped { rec, status },
+        Ok(Fetch::Gone(status)) => Msg::Skipped { rec, status },
+        Ok(Fetch::NotYet(sources)) => Msg::Pending { rec, sources },
         Err(e) => Msg::Failed(e),
     }
 }
 
 type Bodies = Vec<(String, Bytes)>;
 
-async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Result<Bodies, u16>> {
+async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Fetch> {
     let sid = rec.id.as_str();
     let sources = match ctx.client.sources(sid).await? {
         Ok(s) => s,
-        Err(status) => return Ok(Err(status)),
+        Err(status) => return Ok(Fetch::Gone(status)),
     };
     let mut keys: Vec<u64> = Vec::new();
     let mut lts: Vec<String> = Vec::new();
@@ -328,6 +379,11 @@ async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Result<Bodies, u16>> 
             _ => other += 1,
         }
     }
+    if keys.is_empty() && lts.is_empty() {
+        let names: Vec<String> = sources.iter().map(|s| s.source.clone()).collect();
+        tracing::warn!(session = sid, sources = ?names, "no blob sources yet (not flushed?): pending, a later run fetches it");
+        return Ok(Fetch::NotYet(names));
+    }
     if other > 0 {
         tracing::warn!(
             session = sid,
@@ -342,7 +398,7 @@ async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Result<Bodies, u16>> 
     for (a, b) in key_ranges(&keys) {
         let f = match ctx.client.blob_v2(sid, a, b).await? {
             Ok(f) => f,
-            Err(status) => return Ok(Err(status)),
+            Err(status) => return Ok(Fetch::Gone(status)),
         };
         let ext = if is_text(&f.body) { "jsonl" } else { "snappy" };
         let name = format!("{stem}.blob_v2-{a}-{b}.{ext}");
@@ -355,7 +411,7 @@ async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Result<Bodies, u16>> 
     for (i, k) in lts.iter().enumerate() {
         let f = match ctx.client.blob_v2_lts(sid, k).await? {
             Ok(f) => f,
-            Err(status) => return Ok(Err(status)),
+            Err(status) => return Ok(Fetch::Gone(status)),
         };
         let ext = if is_text(&f.body) { "jsonl" } else { "snappy" };
         let name = if i == 0 {
@@ -369,7 +425,7 @@ async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Result<Bodies, u16>> 
         }
         bodies.push((name, f.body));
     }
-    Ok(Ok(bodies))
+    Ok(Fetch::Bodies(bodies))
 }
 
 /// Decodes a recording's bodies into one flattened session with the list's metadata.
@@ -440,6 +496,7 @@ pub fn pull(
                 request_timeout: opts.request_timeout,
                 connect_timeout: Duration::from_secs(10).min(opts.request_timeout),
                 body: opts.body,
+                max_body: opts.max_body,
             },
             limiter.clone(),
         )?
@@ -495,9 +552,11 @@ pub fn pull(
         date_to: summary.until.clone(),
         limit: opts.page_size.max(1),
     };
-    let skipped_before: Arc<std::collections::HashSet<String>> =
-        Arc::new(st.skipped.keys().cloned().collect());
+    let skipped_before: Arc<HashSet<String>> = Arc::new(st.skipped.keys().cloned().collect());
     let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    // pending recordings of earlier runs that this listing returns again
+    let was_pending: Arc<HashSet<String>> = Arc::new(st.pending.keys().cloned().collect());
+    let relisted: Arc<Mutex<HashSet<String>>> = Arc::default();
     let make_filter = |landed: Landed| {
         let known = Known {
             landed,
@@ -508,11 +567,18 @@ pub fn pull(
                 .collect(),
         };
         let skipped_before = skipped_before.clone();
+        let (was_pending, relisted) = (was_pending.clone(), relisted.clone());
         let counters = counters.clone();
         let progress = progress.clone();
         let shard = opts.shard;
         move |r: &Recording| -> bool {
             progress.listed.fetch_add(1, Ordering::Relaxed);
+            if was_pending.contains(&r.id) {
+                relisted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(r.id.clone());
+            }
             if !in_shard(&r.id, shard) {
                 counters.0.fetch_add(1, Ordering::Relaxed);
                 return false;
@@ -602,7 +668,10 @@ pub fn pull(
                         let ctx = ctx.clone();
                         async move {
                             match r {
-                                Ok(rec) => fetch_recording(ctx, rec).await,
+                                Ok(rec) => {
+                                    let sid = rec.id.clone();
+                                    supervise::fetch_guarded(sid, fetch_recording(ctx, rec)).await
+                                }
                                 Err(e) => Msg::Failed(e.into()),
                             }
                         }
@@ -613,21 +682,45 @@ pub fn pull(
             while let Some(m) = fetches.next().await {
                 let failed = matches!(m, Msg::Failed(_));
                 if tx.send(m).await.is_err() || failed {
-                    break;
+                    return;
                 }
             }
+            let _ = tx.send(Msg::End).await;
         })
     };
 
-    let mut pending: Vec<(String, Option<Done>, Option<Skipped>)> = Vec::new();
+    let mut pending: Vec<(String, Settled)> = Vec::new();
     let mut last_ckpt = Instant::now();
     let mut failure: Option<Error> = None;
+    let mut ended = false;
     let ckpt_every = opts.checkpoint_every.max(1);
     while let Some(msg) = rx.blocking_recv() {
         match msg {
+            Msg::End => {
+                ended = true;
+                break;
+            }
             Msg::Failed(e) => {
                 failure = Some(e);
                 break;
+            }
+            Msg::Pending { rec, sources } => {
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                summary.pending.push(PendingRecording {
+                    session_id: rec.id.clone(),
+                    sources: sources.clone(),
+                });
+                let since = st
+                    .pending
+                    .get(&rec.id)
+                    .map(|p| p.since.clone())
+                    .unwrap_or_else(|| rfc3339(Utc::now()));
+                let p = Pending {
+                    start_time: rec.start_time,
+                    sources,
+                    since,
+                };
+                pending.push((rec.id, Settled::Pending(p)));
             }
             Msg::Skipped { rec, status } => {
                 progress.skipped.fetch_add(1, Ordering::Relaxed);
@@ -637,15 +730,12 @@ pub fn pull(
                     session_id: rec.id.clone(),
                     status,
                 });
-                pending.push((
-                    rec.id,
-                    None,
-                    Some(Skipped {
-                        status,
-                        at: rfc3339(Utc::now()),
-                        start_time: rec.start_time,
-                    }),
-                ));
+                let skipped = Skipped {
+                    status,
+                    at: rfc3339(Utc::now()),
+                    start_time: rec.start_time,
+                };
+                pending.push((rec.id, Settled::Skipped(skipped)));
             }
             Msg::Fetched(f) => {
                 let f = *f;
@@ -681,15 +771,12 @@ pub fn pull(
                     },
                 }
                 progress.done.fetch_add(1, Ordering::Relaxed);
-                pending.push((
-                    f.rec.id,
-                    Some(Done {
-                        start_time: f.rec.start_time,
-                        end_time: f.rec.end_time,
-                        checksum,
-                    }),
-                    None,
-                ));
+                let done = Done {
+                    start_time: f.rec.start_time,
+                    end_time: f.rec.end_time,
+                    checksum,
+                };
+                pending.push((f.rec.id, Settled::Done(done)));
             }
         }
         if pending.len() >= ckpt_every || last_ckpt.elapsed() >= Duration::from_secs(30) {
@@ -701,8 +788,13 @@ pub fn pull(
         }
     }
     drop(rx);
-    producer.abort();
-    let _ = rt.block_on(producer);
+    if failure.is_none() && !ended {
+        // the channel closed without `End`: the producer panicked
+        failure = Some(supervise::stopped_early(rt.block_on(producer)));
+    } else {
+        producer.abort();
+        let _ = rt.block_on(producer);
+    }
 
     // Whatever happened, what landed is recorded.
     let saved = checkpoint(&mut writer, &mut st, &mut pending, &lake, &state_rel, &rt);
@@ -737,6 +829,7 @@ pub fn pull(
     {
         st.watermark = Some(rfc3339(reached));
     }
+    settle_pending(&mut st, (since, until), &was_pending, &relisted);
     if !explicit {
         st.window = None;
     }
@@ -764,6 +857,7 @@ pub fn pull(
         "shard": summary.shard,
         "fetched": summary.fetched,
         "skipped": summary.skipped.len(),
+        "pending": summary.pending.len(),
         "events": summary.events,
         "api_calls": summary.api_calls,
         "rejected": summary.rejected,
@@ -793,11 +887,43 @@ fn fill_http(s: &mut PullSummary, p: &PullProgress) {
     s.rate_wait_seconds = p.http.wait_ms.load(Ordering::Relaxed) as f64 / 1000.0;
 }
 
+/// After a complete run: pending recordings hold the watermark at the earliest one's start, and
+/// those of earlier runs that a complete listing of their window did not return are dropped.
+fn settle_pending(
+    st: &mut PullState,
+    (since, until): (DateTime<Utc>, DateTime<Utc>),
+    was_pending: &HashSet<String>,
+    relisted: &Mutex<HashSet<String>>,
+) {
+    let relisted = relisted.lock().unwrap_or_else(|e| e.into_inner());
+    st.pending.retain(|sid, p| {
+        let start = p.start_time.as_deref().and_then(parse_time);
+        let covered = start.is_some_and(|t| since <= t && t <= until);
+        if covered && was_pending.contains(sid) && !relisted.contains(sid) {
+            tracing::warn!(session = %sid, "a pending recording is no longer listed; dropped");
+            return false;
+        }
+        true
+    });
+    let hold = st
+        .pending
+        .values()
+        .filter_map(|p| p.start_time.as_deref().and_then(parse_time))
+        .min();
+    let w = st.watermark.as_deref().and_then(parse_time);
+    if let (Some(h), Some(w)) = (hold, w) {
+        if h < w {
+            tracing::info!(watermark = %rfc3339(h), "the watermark waits for pending recordings");
+            st.watermark = Some(rfc3339(h));
+        }
+    }
+}
+
 /// Flushes the lake, then records `pending` in the checkpoint.
 fn checkpoint(
     writer: &mut LakeWriter,
     st: &mut PullState,
-    pending: &mut Vec<(String, Option<Done>, Option<Skipped>)>,
+    pending: &mut Vec<(String, Settled)>,
     lake: &Lake,
     rel: &str,
     rt: &Handle,
@@ -806,12 +932,21 @@ fn checkpoint(
         return Ok(());
     }
     writer.flush()?;
-    for (sid, done, skipped) in pending.drain(..) {
-        if let Some(d) = done {
-            st.skipped.remove(&sid);
-            st.done.insert(sid, d);
-        } else if let Some(s) = skipped {
-            st.skipped.insert(sid, s);
+    for (sid, settled) in pending.drain(..) {
+        match settled {
+            Settled::Done(d) => {
+                st.skipped.remove(&sid);
+                st.pending.remove(&sid);
+                st.done.insert(sid, d);
+            }
+            Settled::Skipped(s) => {
+                st.pending.remove(&sid);
+                st.skipped.insert(sid, s);
+            }
+            Settled::Pending(p) => {
+                st.done.remove(&sid);
+                st.pending.insert(sid, p);
+            }
         }
     }
     rt.block_on(state::save(lake, rel, st))?;

@@ -77,9 +77,20 @@ pub struct PullArgs {
     /// Recordings per list page.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub page_size: u32,
-    /// Timeout of one HTTP request (connect, headers and body), e.g. 300s, 5m.
+    /// Timeout of one HTTP request, e.g. 300s, 5m. It covers the whole request: connecting, the
+    /// headers and reading the whole body, so a body that never ends times out (and is retried).
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Largest response body in MiB, counted after decompression (a gzip answer is inflated as
+    /// it is read). A bigger body stops the run with an error naming the path. The default fits
+    /// any blob_v2 range of 20 blocks.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub max_body_mb: u64,
+    /// Longest Retry-After of a 429 that is waited for, e.g. 1h, 30m. A longer one (or an HTTP
+    /// date further away) stops the run with an error instead of sleeping; PostHog's throttles
+    /// ask for at most an hour.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub max_retry_after: Duration,
     /// Retries of a failed request (5xx, 429, resets, timeouts, cut-off bodies) before the run stops.
     #[arg(long, default_value_t = 10)]
     pub max_retries: u32,
@@ -154,11 +165,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
             ));
         }
     };
-    let secs = n * mult;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("bad duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(n * mult).map_err(|_| format!("bad duration {s:?}"))
 }
 
 /// RFC 3339, `YYYY-MM-DD` (midnight UTC), or `-7d` / `-12h` (relative to now).
@@ -221,6 +228,8 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
     opts.body = args.body;
     opts.request_timeout = args.timeout;
     opts.retry.max_retries = args.max_retries;
+    opts.retry.max_retry_after = args.max_retry_after;
+    opts.max_body = args.max_body_mb << 20;
     opts.checkpoint_every = args.checkpoint_every as usize;
     opts.state_retention = args.state_retention;
     opts.sink = SinkOptions {
@@ -365,6 +374,21 @@ pub fn print_summary(s: &PullSummary, dest: &str, json: bool) {
     }
     for k in s.skipped.iter().take(20) {
         println!("  skipped {} (HTTP {})", k.session_id, k.status);
+    }
+    if !s.pending.is_empty() {
+        println!(
+            "  pending: {} recordings have no blob sources yet (not flushed); kept in the \
+             checkpoint, a later run fetches them",
+            s.pending.len()
+        );
+    }
+    for p in s.pending.iter().take(20) {
+        let sources = if p.sources.is_empty() {
+            "none".to_string()
+        } else {
+            p.sources.join(", ")
+        };
+        println!("  pending {} (sources: {sources})", p.session_id);
     }
     if s.rejected > 0 {
         println!("  rejected records: {} — kept in:", s.rejected);

@@ -9,6 +9,7 @@ mod crash;
 mod duckdb;
 mod elements;
 mod faults;
+mod measure;
 mod merge;
 mod pull;
 mod pull_server;

@@ -10,7 +10,8 @@ use replaylake::convert::ConvertOptions;
 use serde_json::Value;
 
 use super::common;
-use super::pull_server::{Config, Rec, TestServer, fixture_recordings};
+use super::measure::{self, Measured};
+use super::pull_server::{Config, EndlessList, Rec, TestServer, fixture_recordings};
 
 const FAST: &str = "600/min,6000/h";
 // around the fixture recordings (2026-11-24), so that the tests do not depend on today's date
@@ -18,12 +19,29 @@ const SINCE: &str = "2026-11-23T00:00:00Z";
 const UNTIL: &str = "2026-11-25T00:00:00Z";
 
 fn pull_cmd(server: &TestServer, dest: &Path, key: &str, extra: &[&str]) -> Command {
+    pull_cmd_in(
+        server,
+        dest,
+        key,
+        &["--since", SINCE, "--until", UNTIL],
+        extra,
+    )
+}
+
+/// A pull command over the window `window` (e.g. only `--until`: the checkpoint says since).
+fn pull_cmd_in(
+    server: &TestServer,
+    dest: &Path,
+    key: &str,
+    window: &[&str],
+    extra: &[&str],
+) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_replaylake"));
     c.arg("pull")
         .args(["--host", &server.url()])
         .args(["--project", &server.shared.cfg.team])
         .args(["--dest", &dest.display().to_string()])
-        .args(["--since", SINCE, "--until", UNTIL])
+        .args(window)
         .args(extra)
         .env("POSTHOG_API_KEY", key)
         .env_remove("RUST_LOG")
@@ -542,4 +560,273 @@ fn dry_run_estimates_and_writes_nothing() {
     assert!(text.contains("12/min, 60/h"), "{text}");
     assert_eq!(server.count(|c| &c.sources_calls), 0);
     assert!(files_under(&dest).is_empty(), "{:?}", files_under(&dest));
+}
+
+/// The checkpoint of the lake at `dest` (the only one: unsharded).
+fn checkpoint(dest: &Path) -> Value {
+    match files_under(&dest.join("_replaylake/state")).as_slice() {
+        [] => Value::Null,
+        [one] => serde_json::from_slice(&std::fs::read(one).unwrap()).unwrap(),
+        more => panic!("more than one checkpoint: {more:?}"),
+    }
+}
+
+/// A pull whose peak memory is measured (killed past 1 GiB, or after 120 s: safety nets).
+fn measured_pull(server: &TestServer, dest: &Path, extra: &[&str]) -> Measured {
+    let key = server.shared.cfg.key.clone();
+    let mut args = vec!["--rate-limit", FAST];
+    args.extend(extra);
+    measure::run(
+        pull_cmd(server, dest, &key, &args),
+        1024,
+        Duration::from_secs(120),
+    )
+}
+
+/// Exit 1, no panic, and an error line that says each of `wants`; returns the error line.
+fn fails_clearly(m: &Measured, wants: &[&str]) -> String {
+    assert!(m.killed.is_none(), "{:?}: {}", m.killed, m.stderr);
+    assert_eq!(m.code, Some(1), "exit 1 expected: {}{}", m.stdout, m.stderr);
+    assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+    let err = m
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {}", m.stderr))
+        .to_string();
+    for w in wants {
+        assert!(err.contains(w), "{w:?} not in {err}");
+    }
+    eprintln!("{err}");
+    err
+}
+
+/// A healthy rerun lands every recording, once: the lake equals a clean run's.
+fn rerun_lands_everything(server: &TestServer, dest: &Path, reference: &Path) {
+    let (out, s) = pull(server, dest, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fingerprint(dest), fingerprint(reference), "{s}");
+    no_duplicates(dest);
+}
+
+/// Retry-After values no one should wait for: a clear error naming the value and the path, not
+/// a panic that counts as a finished window (which moved the watermark past every recording).
+#[test]
+fn absurd_retry_after_fails_the_run_and_a_rerun_gets_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    let server = TestServer::start(Config::default(), recs.clone());
+    let dest = tmp.path().join("lake");
+    {
+        let mut f = server.faults();
+        f.throttle_next = 1;
+        f.throttle_on = "";
+        f.retry_after = "1e20".into();
+    }
+    let m = measured_pull(&server, &dest, &[]);
+    fails_clearly(
+        &m,
+        &[
+            "Retry-After: \"1e20\"",
+            "/session_recordings/",
+            "--max-retry-after",
+        ],
+    );
+    assert!(
+        checkpoint(&dest)["watermark"].is_null(),
+        "the watermark moved"
+    );
+
+    let far = "Fri, 31 Dec 9999 23:59:59 GMT";
+    {
+        let mut f = server.faults();
+        f.throttle_next = 1;
+        f.throttle_on = "/snapshots";
+        f.retry_after = far.into();
+    }
+    let m = measured_pull(&server, &dest, &[]);
+    fails_clearly(&m, &[far, "/snapshots"]);
+    let st = checkpoint(&dest);
+    assert!(st["watermark"].is_null(), "the watermark moved: {st}");
+    assert_eq!(server.count(|c| &c.faults_injected), 2);
+
+    // a negative value is no wait at all: backed off and retried
+    {
+        let mut f = server.faults();
+        f.throttle_next = 1;
+        f.retry_after = "-5".into();
+    }
+    rerun_lands_everything(&server, &dest, &reference_lake(&recs, tmp.path()));
+    assert_eq!(server.count(|c| &c.faults_injected), 3);
+    assert_eq!(checkpoint(&dest)["watermark"], UNTIL);
+}
+
+/// Listings that never end: the same page again, empty pages that say has_next, the same
+/// cursor again. Each fails clearly instead of listing forever; a healthy rerun lands all.
+#[test]
+fn endless_listings_fail_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    let reference = reference_lake(&recs, tmp.path());
+    for (endless, cursor, says) in [
+        (
+            EndlessList::SamePage,
+            false,
+            "repeats 2 recordings already listed",
+        ),
+        (
+            EndlessList::EmptyPages,
+            false,
+            "is empty but says has_next: true",
+        ),
+        (EndlessList::SameCursor, true, "a cursor already followed"),
+    ] {
+        let server = TestServer::start(
+            Config {
+                cursor,
+                ..Default::default()
+            },
+            recs.clone(),
+        );
+        server.faults().endless_list = Some(endless);
+        let dest = tmp.path().join(format!("lake-{endless:?}"));
+        let m = measured_pull(&server, &dest, &["--page-size", "2"]);
+        fails_clearly(
+            &m,
+            &[
+                "the listing makes no progress",
+                says,
+                "/session_recordings/",
+            ],
+        );
+        assert!(checkpoint(&dest)["watermark"].is_null());
+        server.faults().endless_list = None;
+        rerun_lands_everything(&server, &dest, &reference);
+    }
+}
+
+/// Bodies that never end: streamed as fast as they are read, inflated from a gzip bomb (counted
+/// after decompression), or trickled (the request timeout covers the body). Each fails clearly
+/// in bounded memory; a healthy rerun lands all.
+#[test]
+fn endless_bodies_fail_clearly_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    let reference = reference_lake(&recs, tmp.path());
+    let server = TestServer::start(Config::default(), recs.clone());
+    type Arm = fn(&mut super::pull_server::Faults);
+    let cases: [(&str, Arm, &[&str], &[&str]); 3] = [
+        (
+            "endless body",
+            |f| f.endless_body = 1,
+            &["--max-body-mb", "16"],
+            &[
+                "larger than the cap of 16.0 MiB",
+                "--max-body-mb",
+                "/snapshots",
+            ],
+        ),
+        (
+            "gzip bomb",
+            |f| f.gzip_bomb = 1,
+            &["--max-body-mb", "16"],
+            &[
+                "larger than the cap of 16.0 MiB",
+                "after decompression",
+                "/snapshots",
+            ],
+        ),
+        (
+            "trickled body",
+            |f| f.trickle_body = 2,
+            &[
+                "--timeout",
+                "2s",
+                "--max-retries",
+                "1",
+                "--concurrency",
+                "1",
+            ],
+            &["gave up after 2 attempts", "timed out", "/snapshots"],
+        ),
+    ];
+    for (what, arm, flags, says) in cases {
+        let dest = tmp.path().join(what.replace(' ', "-"));
+        arm(&mut server.faults());
+        let m = measured_pull(&server, &dest, flags);
+        fails_clearly(&m, says);
+        eprintln!("{what}: peak RSS {:.0} MB", m.peak_rss_mb);
+        assert!(
+            m.peak_rss_mb < 256.0,
+            "{what}: peak RSS {:.0} MB",
+            m.peak_rss_mb
+        );
+        assert!(checkpoint(&dest)["watermark"].is_null());
+        rerun_lands_everything(&server, &dest, &reference);
+    }
+    assert_eq!(server.count(|c| &c.faults_injected), 4);
+    let m = measured_pull(&server, &tmp.path().join("healthy"), &[]);
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    eprintln!("a healthy pull: peak RSS {:.0} MB", m.peak_rss_mb);
+}
+
+/// A recording PostHog has not flushed to blob storage yet (only a realtime source) is pending,
+/// not done: reported, kept in the checkpoint, and it holds the watermark, so the next run
+/// (its window from the checkpoint) fetches it once its blobs exist.
+#[test]
+fn a_realtime_only_recording_is_fetched_once_its_blobs_exist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recs = fixture_recordings(10);
+    let mut live = recs.clone();
+    live[1].realtime = true;
+    let late = live[1].id.clone();
+    let server = TestServer::start(Config::default(), live);
+    let dest = tmp.path().join("lake");
+    let key = server.shared.cfg.key.clone();
+    // the window's start comes from the checkpoint (none yet: 30 days before --until)
+    let run = || {
+        let args = ["--json", "--rate-limit", FAST];
+        let out = pull_cmd_in(&server, &dest, &key, &["--until", UNTIL], &args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let s = run();
+    assert_eq!(s["fetched"], 5, "{s}");
+    assert_eq!(s["empty"], 0, "{s}");
+    assert_eq!(s["pending"][0]["session_id"], late.as_str(), "{s}");
+    assert_eq!(s["pending"][0]["sources"], serde_json::json!(["realtime"]));
+    let st = checkpoint(&dest);
+    assert!(st["done"].get(&late).is_none(), "marked done: {st}");
+    assert!(st["pending"].get(&late).is_some(), "{st}");
+    let start = st["pending"][&late]["start_time"].as_str().unwrap();
+    let watermark = st["watermark"].as_str().unwrap();
+    assert!(
+        parse(watermark) <= parse(start),
+        "the watermark {watermark} passed the pending recording's start {start}"
+    );
+
+    // its blobs exist now
+    server.shared.recs.lock().unwrap()[1].realtime = false;
+    let s = run();
+    assert_eq!(s["fetched"], 1, "only the pending recording: {s}");
+    assert_eq!(s["pending"], serde_json::json!([]));
+    let st = checkpoint(&dest);
+    assert!(
+        st["done"].get(&late).is_some() && st.get("pending").is_none(),
+        "{st}"
+    );
+    assert_eq!(st["watermark"], UNTIL);
+    assert_eq!(
+        fingerprint(&dest),
+        fingerprint(&reference_lake(&recs, tmp.path()))
+    );
+    no_duplicates(&dest);
+    let s = run();
+    assert_eq!(s["fetched"], 0, "{s}");
+}
+
+fn parse(t: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(t).unwrap()
 }

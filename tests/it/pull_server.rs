@@ -1,7 +1,9 @@
 //! A PostHog API stand-in on 127.0.0.1 for the pull tests: PostHog's real response shapes (list
 //! `{"results","has_next","version"[,"next_cursor"]}`, sources, blob_v2 ranges, blob_v2_lts,
 //! decompress=false snappy bodies, 404/410), Bearer key checks, a DRF-style sliding-window rate
-//! limit answered with 429 + Retry-After, and faults on demand.
+//! limit answered with 429 + Retry-After, and faults on demand: unreliable ones (5xx, cut and
+//! slow bodies) and hostile ones (absurd Retry-After values, listings that never end, bodies
+//! that never end, gzip bombs, recordings whose blobs do not exist yet).
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -13,6 +15,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::common;
@@ -24,6 +28,8 @@ pub struct Rec {
     /// Each block: JSONL lines, each ending in '\n'.
     pub blocks: Vec<String>,
     pub lts: bool,
+    /// Not flushed to blob storage yet: the sources list has only a `realtime` source.
+    pub realtime: bool,
     pub distinct_id: String,
 }
 
@@ -82,6 +88,40 @@ pub struct Faults {
     pub slow_ms: u64,
     /// Every blob call waits this long (to pace a run that a test kills).
     pub blob_delay_ms: u64,
+    /// The next N requests whose path and query contain `throttle_on` answer 429 with
+    /// `Retry-After: <retry_after>`.
+    pub throttle_next: u32,
+    pub throttle_on: &'static str,
+    pub retry_after: String,
+    /// The list never ends (until cleared).
+    pub endless_list: Option<EndlessList>,
+    /// The next N blob calls answer a body that never ends, as fast as the client reads.
+    pub endless_body: u32,
+    /// The next N blob calls answer a body that never ends, one line every 100 ms.
+    pub trickle_body: u32,
+    /// The next N blob calls answer `Content-Encoding: gzip` of an endless stream of zeros
+    /// (about 1 KB on the wire per MiB inflated).
+    pub gzip_bomb: u32,
+}
+
+/// How a listing fails to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndlessList {
+    /// Every call answers the first page, `has_next: true`.
+    SamePage,
+    /// The real pages, then empty pages with `has_next: true`.
+    EmptyPages,
+    /// Cursor mode: the real pages, each with the same `next_cursor`.
+    SameCursor,
+}
+
+/// Takes one from `n` if it is not zero.
+fn take(n: &mut u32) -> bool {
+    let hit = *n > 0;
+    if hit {
+        *n -= 1;
+    }
+    hit
 }
 
 #[derive(Debug, Default)]
@@ -269,6 +309,27 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             json!({"type":"authentication_error","code":"authentication_failed","detail":"Invalid personal API key."}),
         );
     }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let hostile = {
+        let mut f = sh.faults.lock().unwrap();
+        (target.contains(f.throttle_on) && take(&mut f.throttle_next))
+            .then(|| f.retry_after.clone())
+    };
+    if let Some(value) = hostile {
+        sh.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
+        return Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header(header::RETRY_AFTER, value)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"type":"throttled_error","code":"throttled","detail":"Request was throttled."}).to_string(),
+            ))
+            .unwrap();
+    }
     if let Some(secs) = throttle(&sh) {
         sh.counters.throttled.fetch_add(1, Ordering::SeqCst);
         return Response::builder()
@@ -307,6 +368,7 @@ fn list(sh: &Shared, q: &[(String, String)]) -> Response {
     let from = param(q, "date_from").and_then(parse_dt).unwrap_or(i64::MIN);
     let to = param(q, "date_to").and_then(parse_dt).unwrap_or(i64::MAX);
     let limit: usize = param(q, "limit").and_then(|l| l.parse().ok()).unwrap_or(50);
+    let endless = sh.faults.lock().unwrap().endless_list;
     let offset: usize = match param(q, "after") {
         Some(c) if sh.cfg.cursor => c.strip_prefix("cur-").unwrap().parse().unwrap(),
         Some(_) => panic!("after sent to a server that never sent a cursor"),
@@ -323,16 +385,25 @@ fn list(sh: &Shared, q: &[(String, String)]) -> Response {
         b.0.cmp(&a.0)
             .then(a.1["id"].as_str().cmp(&b.1["id"].as_str()))
     });
+    let offset = if endless == Some(EndlessList::SamePage) {
+        0
+    } else {
+        offset
+    };
     let page: Vec<Value> = metas
         .iter()
         .skip(offset)
         .take(limit)
         .map(|m| m.1.clone())
         .collect();
-    let has_next = offset + page.len() < metas.len();
+    let has_next = endless.is_some() || offset + page.len() < metas.len();
     let mut body = json!({"results": page, "has_next": has_next, "version": 4});
     if sh.cfg.cursor && has_next {
-        body["next_cursor"] = json!(format!("cur-{}", offset + page.len()));
+        let next = match endless {
+            Some(EndlessList::SameCursor) => limit,
+            _ => offset + page.len(),
+        };
+        body["next_cursor"] = json!(format!("cur-{next}"));
     }
     json_response(StatusCode::OK, body)
 }
@@ -376,6 +447,9 @@ async fn snapshots(sh: &Shared, sid: &str, q: &[(String, String)]) -> Response {
                 json!({"detail":"ClickHouse over capacity. Please retry"}),
             );
         }
+        if let Some(r) = hostile_body(sh) {
+            return r;
+        }
         let resp = blob(sh, sid, source.unwrap(), q);
         if cut && resp.status() == StatusCode::OK {
             sh.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
@@ -407,7 +481,11 @@ async fn snapshots(sh: &Shared, sid: &str, q: &[(String, String)]) -> Response {
             json!({"detail":"Recording not found"}),
         );
     };
-    let sources: Vec<Value> = if r.lts {
+    let sources: Vec<Value> = if r.realtime {
+        vec![
+            json!({"source":"realtime","start_timestamp":null,"end_timestamp":null,"blob_key":null}),
+        ]
+    } else if r.lts {
         vec![
             json!({"source":"blob_v2_lts","start_timestamp":null,"end_timestamp":null,"blob_key":format!("session_recordings/lts/{sid}")}),
         ]
@@ -423,6 +501,60 @@ async fn snapshots(sh: &Shared, sid: &str, q: &[(String, String)]) -> Response {
             .collect()
     };
     json_response(StatusCode::OK, json!({ "sources": sources }))
+}
+
+/// A body that never ends, if a fault asks for one.
+fn hostile_body(sh: &Shared) -> Option<Response> {
+    let (endless, trickle, bomb) = {
+        let mut f = sh.faults.lock().unwrap();
+        (
+            take(&mut f.endless_body),
+            take(&mut f.trickle_body),
+            take(&mut f.gzip_bomb),
+        )
+    };
+    let line = r#"["w",{"type":3,"timestamp":1764000000000,"data":{"source":1,"positions":[]}}]"#;
+    let body = if endless {
+        let chunk = Bytes::from(format!("{line}\n").repeat(1000));
+        Body::from_stream(futures::stream::repeat(chunk).map(Ok::<_, std::io::Error>))
+    } else if trickle {
+        let chunk = Bytes::from(format!("{line}\n"));
+        let s = futures::stream::repeat(chunk).then(|c| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok::<_, std::io::Error>(c)
+        });
+        Body::from_stream(s)
+    } else if bomb {
+        let header = Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+        let blocks = futures::stream::repeat(Bytes::from_static(bomb_block()));
+        let s = futures::stream::once(async { header }).chain(blocks);
+        Body::from_stream(s.map(Ok::<_, std::io::Error>))
+    } else {
+        return None;
+    };
+    sh.counters.faults_injected.fetch_add(1, Ordering::SeqCst);
+    let mut r = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/jsonl");
+    if bomb {
+        r = r.header(header::CONTENT_ENCODING, "gzip");
+    }
+    Some(r.body(body).unwrap())
+}
+
+/// Raw deflate of 1 MiB of zeros ending in a full flush: byte-aligned and referring to nothing
+/// before it, so the same bytes repeated are a valid deflate stream that inflates without end.
+fn bomb_block() -> &'static [u8] {
+    static BLOCK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BLOCK.get_or_init(|| {
+        let zeros = vec![0u8; 1 << 20];
+        let mut c = flate2::Compress::new(flate2::Compression::best(), false);
+        let mut out = Vec::with_capacity(1 << 16);
+        c.compress_vec(&zeros, &mut out, flate2::FlushCompress::Full)
+            .unwrap();
+        assert_eq!(c.total_in(), zeros.len() as u64, "one call takes it all");
+        out
+    })
 }
 
 fn blob(sh: &Shared, sid: &str, source: &str, q: &[(String, String)]) -> Response {
@@ -534,6 +666,7 @@ pub fn fixture_recordings(lines_per_block: usize) -> Vec<Rec> {
             id,
             blocks,
             lts: false,
+            realtime: false,
             distinct_id: format!("user-{i}"),
         });
     }

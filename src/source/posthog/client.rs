@@ -3,7 +3,8 @@
 //!
 //! Paths: `/api/environments/{id}/session_recordings/…`, falling back to the legacy
 //! `/api/projects/{id}/…` when the first list call gets a 404. Pages are a `Stream` (offset +
-//! `has_next`, or `next_cursor` passed back as `after` when the server sends one).
+//! `has_next`, or `next_cursor` passed back as `after` when the server sends one) that must make
+//! progress ([`super::paging`]); bodies are read under a cap ([`super::body`]).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -16,9 +17,13 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use url::Url;
 
+use super::body::{BodyError, mib, read_capped, read_prefix};
 use super::models::{ListPage, Recording, Source, SourcesResponse};
+use super::paging;
 use super::ratelimit::RateLimiter;
-use super::retry::{Backoff, RetryConfig, retry_after, retryable_error, retryable_status};
+use super::retry::{
+    Backoff, RetryAfter, RetryConfig, retry_after, retryable_error, retryable_status,
+};
 use super::{ApiError, ApiKey};
 
 /// Which body PostHog sends for blob sources.
@@ -45,7 +50,14 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub body: BodyFormat,
+    /// Largest response body, in bytes after decompression.
+    pub max_body: u64,
 }
+
+/// Default of [`ClientConfig::max_body`]: 1 GiB. A blob_v2 range is at most 20 blocks, each
+/// a flush of PostHog's session recorder (messages are split above ≈ 6.3 MB); decompressed JSONL
+/// of 20 large blocks stays well below this.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 30;
 
 /// Counters of what the client did (read by the progress bar).
 #[derive(Debug, Default)]
@@ -90,6 +102,7 @@ pub struct Client {
     limiter: Arc<RateLimiter>,
     retry: RetryConfig,
     body: BodyFormat,
+    max_body: u64,
     /// `environments` until the first list call says 404, then `projects`.
     prefix: Mutex<&'static str>,
     stats: Arc<ClientStats>,
@@ -151,6 +164,7 @@ impl Client {
             limiter,
             retry: cfg.retry.clone(),
             body: cfg.body,
+            max_body: cfg.max_body,
             prefix: Mutex::new("environments"),
             stats: Arc::new(ClientStats::default()),
         })
@@ -225,7 +239,14 @@ impl Client {
                             .get(reqwest::header::CONTENT_TYPE)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
-                        match resp.bytes().await {
+                        match read_capped(resp, self.max_body).await {
+                            Err(BodyError::TooLarge { seen }) => {
+                                return Err(ApiError::TooLarge {
+                                    path: path.to_string(),
+                                    seen: mib(seen),
+                                    cap: mib(self.max_body),
+                                });
+                            }
                             Ok(body) => match check_body(check, &body) {
                                 Ok(()) => {
                                     self.stats
@@ -238,7 +259,7 @@ impl Client {
                                 }
                                 Err(m) => format!("HTTP {}: {m}", status.as_u16()),
                             },
-                            Err(e) => format!(
+                            Err(BodyError::Transport(e)) => format!(
                                 "HTTP {}: body cut off: {}",
                                 status.as_u16(),
                                 self.redact_err(&e)
@@ -263,9 +284,18 @@ impl Client {
                             s if retryable_status(s) => {
                                 if s == StatusCode::TOO_MANY_REQUESTS {
                                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                                    let ra = retry_after(&headers)
-                                        .unwrap_or_else(|| backoff.next_wait())
-                                        .min(self.retry.max_retry_after);
+                                    let cap = self.retry.max_retry_after;
+                                    let ra = match retry_after(&headers, cap) {
+                                        RetryAfter::Wait(d) => d,
+                                        RetryAfter::Unusable => backoff.next_wait(),
+                                        RetryAfter::TooLong(value) => {
+                                            return Err(ApiError::RetryAfterTooLong {
+                                                path: path.to_string(),
+                                                value: self.key.redact(&value),
+                                                cap_s: cap.as_secs_f64(),
+                                            });
+                                        }
+                                    };
                                     // every worker waits, not only this one
                                     self.limiter.pause_until(Instant::now() + ra);
                                     wait = Some(Duration::ZERO);
@@ -323,7 +353,7 @@ impl Client {
     }
 
     async fn error_message(&self, resp: reqwest::Response) -> String {
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = read_prefix(resp, 300).await;
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
         let text = text.trim().replace(['\n', '\r'], " ");
         self.key.redact(if text.is_empty() {
@@ -396,15 +426,16 @@ impl Client {
             Done,
         }
         let client = self.clone();
+        let seen = paging::Progress::default();
         futures::stream::unfold(
-            (St::Next(PagePos::Offset(0)), client, window),
-            |(st, client, window)| async move {
+            (St::Next(PagePos::Offset(0)), client, window, seen),
+            |(st, client, window, mut seen)| async move {
                 let pos = match st {
                     St::Done => return None,
                     St::Next(p) => p,
                 };
                 match client.list_page(&window, &pos).await {
-                    Err(e) => Some((Err(e), (St::Done, client, window))),
+                    Err(e) => Some((Err(e), (St::Done, client, window, seen))),
                     Ok((page, path)) => {
                         let n = page.results.len() as u64;
                         let mut recs = Vec::with_capacity(page.results.len());
@@ -416,9 +447,15 @@ impl Client {
                                 }
                             }
                         }
+                        let cursor = page.next_cursor.filter(|c| !c.is_empty());
+                        let ids = recs.iter().map(|r| r.id.as_str());
+                        if let Err(message) = seen.page(ids, page.has_next, cursor.as_deref()) {
+                            let e = ApiError::NoProgress { path, message };
+                            return Some((Err(e), (St::Done, client, window, seen)));
+                        }
                         let next = if !page.has_next || n == 0 {
                             St::Done
-                        } else if let Some(c) = page.next_cursor.filter(|c| !c.is_empty()) {
+                        } else if let Some(c) = cursor {
                             St::Next(PagePos::After(c))
                         } else {
                             let o = match pos {
@@ -427,7 +464,7 @@ impl Client {
                             };
                             St::Next(PagePos::Offset(o + n))
                         };
-                        Some((Ok(recs), (next, client, window)))
+                        Some((Ok(recs), (next, client, window, seen)))
                     }
                 }
             },

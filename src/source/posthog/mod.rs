@@ -3,6 +3,8 @@
 //!
 //! - [`client`]: the HTTP client (reqwest, rustls): auth, the environments/projects path, pages as
 //!   a `Stream`, bodies checked for truncation;
+//! - [`body`]: bodies read under a size cap, counted after decompression;
+//! - [`paging`]: a listing must make progress (no endless `has_next`, repeated pages or cursors);
 //! - [`retry`]: which failures are retried and how long to wait (jittered exponential backoff,
 //!   `Retry-After` on 429), like object_store's `RetryConfig`;
 //! - [`ratelimit`]: one sliding-window limiter shared by all workers (PostHog's tiers);
@@ -13,8 +15,10 @@
 //! sent only in the `Authorization` header (marked sensitive) and never appears in a URL, a log
 //! line, an error or a file.
 
+pub mod body;
 pub mod client;
 pub mod models;
+pub mod paging;
 pub mod ratelimit;
 pub mod retry;
 pub mod state;
@@ -22,7 +26,7 @@ pub mod state;
 pub use client::{BodyFormat, Client, ClientConfig, ClientStats, Fetched, ListWindow};
 pub use models::{Recording, Source};
 pub use ratelimit::{Rate, RateLimiter, Tier, parse_rates};
-pub use retry::{BackoffConfig, RetryConfig};
+pub use retry::{BackoffConfig, RetryAfter, RetryConfig};
 
 /// A PostHog personal API key. Never printed: `Debug` and `Display` show `phx_…[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,6 +101,29 @@ pub enum ApiError {
 
     #[error("PostHog API {path}: unexpected response: {message}")]
     BadResponse { path: String, message: String },
+
+    #[error(
+        "PostHog API {path}: HTTP 429 with Retry-After: {value:?}, longer than the {cap_s:.0}s \
+         this pull waits (--max-retry-after); stopped instead of waiting"
+    )]
+    RetryAfterTooLong {
+        path: String,
+        value: String,
+        cap_s: f64,
+    },
+
+    #[error(
+        "PostHog API {path}: the response body is larger than the cap of {cap} (at least \
+         {seen}; --max-body-mb, counted after decompression); stopped reading"
+    )]
+    TooLarge {
+        path: String,
+        seen: String,
+        cap: String,
+    },
+
+    #[error("PostHog API {path}: the listing makes no progress: {message}")]
+    NoProgress { path: String, message: String },
 
     #[error("cannot build the HTTP client: {0}")]
     Client(String),

@@ -101,14 +101,11 @@ pub fn parse_rates(s: &str) -> Result<Vec<Rate>, String> {
                 ));
             }
         };
-        let secs = mult * unit_s;
-        if secs <= 0.0 || !secs.is_finite() {
-            return Err(format!("period must be positive in {part:?}"));
-        }
-        out.push(Rate {
-            requests,
-            per: Duration::from_secs_f64(secs),
-        });
+        let per = Duration::try_from_secs_f64(mult * unit_s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("period must be positive and finite in {part:?}"))?;
+        out.push(Rate { requests, per });
     }
     if out.is_empty() {
         return Err("no rate given".into());

@@ -4,6 +4,12 @@
 //! which also pauses all other workers through the shared limiter), 5xx, 408, connection errors,
 //! resets, timeouts and bodies cut off before their end. Not retried: 401/403 (the key), other
 //! 4xx. 404 and 410 are answers, not failures: the caller records the recording as skipped.
+//!
+//! `Retry-After` comes from the server and is not trusted: any text is read without a panic
+//! (absurd numbers, negatives, NaN, dates far in the future), and a wait longer than
+//! [`RetryConfig::max_retry_after`] (1 h by default, `--max-retry-after`) stops the run with an
+//! error instead of sleeping for centuries: PostHog's own throttles never ask for more than an
+//! hour (their longest period).
 
 use std::time::Duration;
 
@@ -39,7 +45,7 @@ pub struct RetryConfig {
     pub max_retries: u32,
     /// No retry starts after this much time since the first attempt.
     pub retry_timeout: Duration,
-    /// Longest `Retry-After` honoured; a longer one is waited for only this long.
+    /// Longest `Retry-After` waited for; a longer one is an error (see the module docs).
     pub max_retry_after: Duration,
 }
 
@@ -90,19 +96,43 @@ pub fn retryable_status(s: StatusCode) -> bool {
     s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT
 }
 
-/// `Retry-After` as seconds (PostHog sends an integer; an HTTP date is also accepted).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(s) = v.parse::<f64>() {
-        return (s.is_finite() && s >= 0.0).then(|| Duration::from_secs_f64(s));
+/// What a 429's `Retry-After` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryAfter {
+    /// No header, or one that is neither seconds nor an HTTP date (negative, NaN, garbage):
+    /// the caller backs off as for any other failure.
+    Unusable,
+    /// A wait within the cap (a date in the past is a wait of zero).
+    Wait(Duration),
+    /// A wait beyond the cap: the header's text, for the error.
+    TooLong(String),
+}
+
+/// Reads `Retry-After` as seconds (PostHog sends an integer) or an HTTP date, against `cap`.
+pub fn retry_after(headers: &HeaderMap, cap: Duration) -> RetryAfter {
+    let Some(v) = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    else {
+        return RetryAfter::Unusable;
+    };
+    let secs = match v.parse::<f64>() {
+        Ok(s) if s.is_nan() || s < 0.0 => return RetryAfter::Unusable,
+        Ok(s) => s,
+        Err(_) => match chrono::DateTime::parse_from_rfc2822(v) {
+            Ok(when) => {
+                let ms = when.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+                ms.max(0) as f64 / 1000.0
+            }
+            Err(_) => return RetryAfter::Unusable,
+        },
+    };
+    // compared as f64 first: `Duration::from_secs_f64` panics on values past u64 seconds
+    if secs > cap.as_secs_f64() {
+        return RetryAfter::TooLong(v.chars().take(64).collect());
     }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let d = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(d.to_std().unwrap_or(Duration::ZERO))
+    RetryAfter::Wait(Duration::try_from_secs_f64(secs).unwrap_or(cap))
 }
 
 /// True for transport errors worth another try (connect, reset, timeout, body cut off).
@@ -128,10 +158,28 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_seconds() {
-        let mut h = HeaderMap::new();
-        h.insert(reqwest::header::RETRY_AFTER, "3".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(&HeaderMap::new()), None);
+    fn retry_after_seconds_dates_and_nonsense() {
+        let cap = Duration::from_secs(3600);
+        let ra = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            retry_after(&h, cap)
+        };
+        assert_eq!(ra("3"), RetryAfter::Wait(Duration::from_secs(3)));
+        assert_eq!(ra("0.5"), RetryAfter::Wait(Duration::from_millis(500)));
+        assert_eq!(ra("3600"), RetryAfter::Wait(cap));
+        assert_eq!(retry_after(&HeaderMap::new(), cap), RetryAfter::Unusable);
+        for v in ["1e20", "inf", "3601", "18446744073709551616"] {
+            assert_eq!(ra(v), RetryAfter::TooLong(v.into()), "{v}");
+        }
+        for v in ["-5", "NaN", "-inf", "soon"] {
+            assert_eq!(ra(v), RetryAfter::Unusable, "{v}");
+        }
+        let far = "Fri, 31 Dec 9999 23:59:59 GMT";
+        assert_eq!(ra(far), RetryAfter::TooLong(far.into()));
+        assert_eq!(
+            ra("Thu, 01 Jan 1970 00:00:00 GMT"),
+            RetryAfter::Wait(Duration::ZERO)
+        );
     }
 }

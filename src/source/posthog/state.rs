@@ -39,6 +39,19 @@ pub struct Skipped {
     pub start_time: Option<String>,
 }
 
+/// A recording listed with no source replaylake can fetch (only `realtime` or legacy `blob`, or
+/// none at all): PostHog has not flushed it to blob storage yet. It is not done; every run lists
+/// it again (the watermark stays at its start) until its blobs exist.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// The sources PostHog listed, e.g. `["realtime"]`.
+    pub sources: Vec<String>,
+    /// When a run first found it pending.
+    pub since: String,
+}
+
 /// The window a run was working on when it stopped.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Window {
@@ -56,7 +69,7 @@ pub struct PullState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
     /// Every recording that started before this instant has landed (or was skipped). The next run
-    /// without `--since` starts here.
+    /// without `--since` starts here. A [`Pending`] recording holds it at its start.
     #[serde(default)]
     pub watermark: Option<String>,
     /// The window of a run that did not finish; the next run resumes it.
@@ -67,6 +80,9 @@ pub struct PullState {
     pub done: BTreeMap<String, Done>,
     #[serde(default)]
     pub skipped: BTreeMap<String, Skipped>,
+    /// Recordings listed before their blobs existed; fetched by a later run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: BTreeMap<String, Pending>,
     #[serde(default)]
     pub runs: u64,
     #[serde(default)]
@@ -84,6 +100,7 @@ impl PullState {
             window: None,
             done: BTreeMap::new(),
             skipped: BTreeMap::new(),
+            pending: BTreeMap::new(),
             runs: 0,
             updated_at: None,
         }
