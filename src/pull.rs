@@ -90,6 +90,8 @@ pub struct PullOptions {
     pub checkpoint_every: usize,
     /// How long before the watermark the checkpoint remembers landed sessions.
     pub state_retention: Duration,
+    /// Most bytes one compressed payload or body record may decompress to.
+    pub max_decompressed: usize,
 }
 
 impl PullOptions {
@@ -117,6 +119,7 @@ impl PullOptions {
             sink: SinkOptions::default(),
             checkpoint_every: 100,
             state_retention: Duration::from_secs(7 * 24 * 3600),
+            max_decompressed: crate::decode::limit::DEFAULT_MAX_DECOMPRESSED,
         }
     }
 }
@@ -289,6 +292,7 @@ struct Ctx {
     progress: Arc<PullProgress>,
     now_ms: i64,
     raw_files: AtomicU64,
+    decode: DecodeOptions,
 }
 
 fn safe_segment(s: &str) -> String {
@@ -336,10 +340,11 @@ async fn keep_raw(ctx: &Ctx, sid: &str, name: &str, body: &Bytes) -> Result<()> 
 async fn fetch_recording(ctx: Arc<Ctx>, rec: Recording) -> Msg {
     match fetch_inner(&ctx, &rec).await {
         Ok(Fetch::Bodies(bodies)) => {
-            let now_ms = ctx.now_ms;
+            let (now_ms, decode) = (ctx.now_ms, ctx.decode.clone());
             let task = format!("decoding recording {}", rec.id);
             let res =
-                tokio::task::spawn_blocking(move || decode_recording(rec, bodies, now_ms)).await;
+                tokio::task::spawn_blocking(move || decode_recording(rec, bodies, &decode, now_ms))
+                    .await;
             match res {
                 Ok(Ok(f)) => Msg::Fetched(Box::new(f)),
                 Ok(Err(e)) => Msg::Failed(e),
@@ -429,12 +434,16 @@ async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Fetch> {
 }
 
 /// Decodes a recording's bodies into one flattened session with the list's metadata.
-fn decode_recording(rec: Recording, bodies: Bodies, now_ms: i64) -> Result<FetchedRecording> {
+fn decode_recording(
+    rec: Recording,
+    bodies: Bodies,
+    opts: &DecodeOptions,
+    now_ms: i64,
+) -> Result<FetchedRecording> {
     let mut merged: Option<Session> = None;
     let mut rejects = Vec::new();
-    let opts = DecodeOptions::default();
     for (name, body) in bodies {
-        let mut d = decode_bytes(&name, &body, &opts);
+        let mut d = decode_bytes(&name, &body, opts);
         for mut s in std::mem::take(&mut d.sessions) {
             if s.session_id != rec.id {
                 tracing::debug!(session = %rec.id, found = %s.session_id, "body names another session id; using the recording's");
@@ -647,6 +656,10 @@ pub fn pull(
         progress: progress.clone(),
         now_ms: now.timestamp_millis(),
         raw_files: AtomicU64::new(0),
+        decode: DecodeOptions {
+            max_decompressed: opts.max_decompressed,
+            ..DecodeOptions::default()
+        },
     });
     let concurrency = opts.concurrency.max(1);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(concurrency * 2);

@@ -103,6 +103,11 @@ pub struct PullArgs {
     /// old the window.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub state_retention: Duration,
+    /// Most MiB one compressed payload (cv field, snappy block) or one record of a body may
+    /// decompress to; larger ones are rejected (against decompression bombs).
+    #[arg(long, default_value_t = (crate::decode::limit::DEFAULT_MAX_DECOMPRESSED >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub max_decompressed_mb: u64,
     /// One file per recording and table (date=…/session_id=…), as convert --partition-by date,session.
     #[arg(long)]
     pub partition_by_session: bool,
@@ -232,6 +237,7 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
     opts.max_body = args.max_body_mb << 20;
     opts.checkpoint_every = args.checkpoint_every as usize;
     opts.state_retention = args.state_retention;
+    opts.max_decompressed = (args.max_decompressed_mb as usize) << 20;
     opts.sink = SinkOptions {
         partitioning: if args.partition_by_session {
             Partitioning::DateSession

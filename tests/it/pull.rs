@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use replaylake::convert::ConvertOptions;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::common;
 use super::measure::{self, Measured};
@@ -829,4 +829,35 @@ fn a_realtime_only_recording_is_fetched_once_its_blobs_exist() {
 
 fn parse(t: &str) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_rfc3339(t).unwrap()
+}
+
+/// `pull --max-decompressed-mb` caps what a compressed payload of a fetched blob may inflate to:
+/// the bomb is a reject naming the flag, the rest of the recording lands.
+#[test]
+fn pull_rejects_a_decompression_bomb_at_its_cap() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut recs = fixture_recordings(10);
+    // a FullSnapshot whose cv payload (latin1 gzip, as posthog-js writes it) inflates to 32 MiB
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 32 << 20]).unwrap();
+    let latin1: String = gz.finish().unwrap().iter().map(|&b| b as char).collect();
+    let first: Value = serde_json::from_str(recs[0].blocks[0].lines().next().unwrap()).unwrap();
+    let ts = first[1]["timestamp"].as_i64().unwrap();
+    let bomb = json!([first[0], {"type": 2, "cv": "2024-10", "data": latin1, "timestamp": ts}]);
+    recs[0].blocks[0].push_str(&format!("{bomb}\n"));
+    let server = TestServer::start(Config::default(), recs);
+    let dest = tmp.path().join("lake");
+    let (out, s) = pull(&server, &dest, &["--max-decompressed-mb", "8"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        (s["fetched"].as_u64(), s["rejected"].as_u64()),
+        (Some(6), Some(1)),
+        "{s}"
+    );
+    let rejects: String = files_under(&dest.join("_rejects"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(rejects.contains("--max-decompressed-mb"), "{rejects}");
 }
