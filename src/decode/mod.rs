@@ -297,18 +297,7 @@ mod tests {
 
     #[test]
     fn checksum_depends_on_content_not_input_order() {
-        let mk = |evs: Vec<Event>| {
-            Session {
-                session_id: "s".into(),
-                id_source: SessionIdSource::Flag,
-                source_files: vec![],
-                source_format: "x".into(),
-                meta: Default::default(),
-                events: evs,
-            }
-            .finish()
-            .checksum
-        };
+        let mk = |evs: Vec<Event>| session(evs).finish().checksum;
         assert_eq!(
             mk(vec![ev(1, "a", "x"), ev(2, "a", "y")]),
             mk(vec![ev(2, "a", "y"), ev(1, "a", "x")])

@@ -980,7 +980,7 @@ pub(super) fn part_stem<'a>(sessions: impl Iterator<Item = (&'a str, &'a str)>) 
 
 /// Reads a column as `to`, whatever type another engine wrote it with (LargeUtf8, Utf8View,
 /// timestamps in other units); `None` when it is missing or cannot be cast.
-fn column_as(b: &RecordBatch, name: &str, to: &DataType) -> Option<ArrayRef> {
+pub(super) fn column_as(b: &RecordBatch, name: &str, to: &DataType) -> Option<ArrayRef> {
     cast(b.column_by_name(name)?, to).ok()
 }
 

@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -21,6 +20,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
 use crate::schema::Table;
+use crate::sink::commit::column_as;
 use crate::sink::store::Lake;
 
 /// Files read at once.
@@ -108,16 +108,13 @@ impl Landed {
 
     fn read_batch(&mut self, b: &RecordBatch) -> Result<()> {
         // other engines may have written Utf8View or LargeUtf8: read every string type as Utf8
-        let text = |name: &str| -> Result<_> {
-            let c = b.column_by_name(name).expect("projected");
-            Ok(cast(c, &DataType::Utf8)?.as_any().downcast_ref().cloned())
-        };
-        let (Some(sid), Some(meta)): (
-            Option<datafusion::arrow::array::StringArray>,
-            Option<datafusion::arrow::array::StringArray>,
-        ) = (text("session_id")?, text("posthog_metadata")?) else {
+        let (Some(sid), Some(meta)) = (
+            column_as(b, "session_id", &DataType::Utf8),
+            column_as(b, "posthog_metadata", &DataType::Utf8),
+        ) else {
             return Ok(());
         };
+        let (sid, meta) = (sid.as_string::<i32>(), meta.as_string::<i32>());
         for i in 0..b.num_rows() {
             if sid.is_null(i) || meta.is_null(i) {
                 continue;
