@@ -132,6 +132,9 @@ pub struct SessionMeta {
     pub lib: Option<String>,
     /// PostHog list-API object as JSON text (pull).
     pub posthog_metadata: Option<String>,
+    /// Duplicates dropped before this input was made (a portable archive records its lake's
+    /// count): added to what [`Session::finish`] drops, so a round trip keeps the count.
+    pub duplicates_carried: u64,
 }
 
 impl SessionMeta {
@@ -151,6 +154,7 @@ impl SessionMeta {
         self.user_agent = self.user_agent.take().or(other.user_agent);
         self.lib = self.lib.take().or(other.lib);
         self.posthog_metadata = self.posthog_metadata.take().or(other.posthog_metadata);
+        self.duplicates_carried = self.duplicates_carried.max(other.duplicates_carried);
     }
 }
 
@@ -215,7 +219,7 @@ impl Session {
         let mut keep = keep.into_iter();
         events.retain(|_| keep.next().unwrap_or(true));
         let kept = events;
-        let duplicates_dropped = (before - kept.len()) as u64;
+        let duplicates_dropped = (before - kept.len()) as u64 + self.meta.duplicates_carried;
         OrderedSession {
             checksum: checksum(&kept),
             session_id: self.session_id,

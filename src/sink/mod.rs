@@ -7,6 +7,7 @@
 //! - [`commit`]: the lake writer: buffering by partition, idempotent part names, a journal that a
 //!   rerun rolls back or forward, and replacement of sessions that changed;
 //! - [`compact`]: merging the small parts of a partition into large files;
+//! - [`read`]: sessions read back out of the lake's rows (export, and unions with a later input);
 //! - [`landed`]: which pulled recordings the lake holds, and as of which listed end time;
 //! - [`lease`]: one writer per lake, through a create-only lease object in the store;
 //! - [`faults`]: store errors injected on demand, for the fault-injection tests.
@@ -17,6 +18,7 @@ pub mod faults;
 pub mod landed;
 pub mod lease;
 pub mod partition;
+pub mod read;
 pub mod store;
 pub mod writer;
 
