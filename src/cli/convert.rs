@@ -118,7 +118,7 @@ pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
         .map(|(k, v)| format!("{v} from {k}"))
         .collect();
     println!(
-        "  sessions: {} found (ids: {}), {} written, {} unchanged, {} replaced an older version, {} merged from several files",
+        "  sessions: {} found (ids: {}), {} written, {} unchanged, {} updated (an older version gained events), {} merged from several files",
         s.sessions,
         if sources.is_empty() {
             "none".to_string()
@@ -134,6 +134,12 @@ pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
         "  events: {} ({} duplicates dropped)",
         s.events, s.duplicates_dropped
     );
+    if s.sink.events_kept_from_lake > 0 {
+        println!(
+            "  kept: {} events the lake held that the inputs lacked (an input adds to a session, never removes)",
+            s.sink.events_kept_from_lake
+        );
+    }
     let rows: Vec<String> = s
         .sink
         .rows

@@ -354,7 +354,7 @@ pub fn print_summary(s: &PullSummary, dest: &str, json: bool) {
         s.not_in_shard
     );
     println!(
-        "  lake: {} sessions written, {} unchanged, {} replaced an older version; events {} ({} duplicates dropped)",
+        "  lake: {} sessions written, {} unchanged, {} updated (an older version gained events); events {} ({} duplicates dropped)",
         s.sink.sessions_written,
         s.sink.sessions_unchanged,
         s.sink.sessions_replaced,

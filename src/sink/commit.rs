@@ -44,7 +44,9 @@ use crate::schema::{TABLES, Table};
 use crate::sink::faults::crash_point;
 use crate::sink::lease::Lease;
 use crate::sink::partition::{Partitioning, file_path, partition_dir};
+use crate::sink::read::StoredSession;
 use crate::sink::store::{Created, Lake};
+use crate::sink::union::{session_rows, stored_session, union};
 use crate::sink::writer::{COMMIT_SEQ_KEY, encode};
 
 const JOURNAL_DIR: &str = "_replaylake/journal";
@@ -95,6 +97,9 @@ pub struct SinkStats {
     pub sessions_unchanged: u64,
     /// Sessions that replaced an older version of themselves.
     pub sessions_replaced: u64,
+    /// Events the lake held that a replacing input lacked: kept (a later input adds, never
+    /// removes; see [`crate::sink::union`]).
+    pub events_kept_from_lake: u64,
     /// Rows written per table (rewrites of old parts not included).
     pub rows: BTreeMap<String, u64>,
     pub files_written: u64,
@@ -188,6 +193,11 @@ pub struct LakeWriter {
     lease: Option<Lease>,
     /// The commit sequence of this run's next part: above every part in the lake.
     next_seq: u64,
+    /// The highest commit sequence in the lake when the run began: parts above it are this run's.
+    run_start_seq: u64,
+    /// Part files read lately to merge sessions with the lake's versions (a run that replaces
+    /// many sessions of one part reads it once).
+    recent: RecentFiles,
     stats: SinkStats,
 }
 
@@ -218,11 +228,14 @@ impl LakeWriter {
             doubled: BTreeMap::new(),
             replaced: HashMap::new(),
             next_seq: lease.generation << SEQ_RUN_SHIFT,
+            run_start_seq: 0,
+            recent: RecentFiles::default(),
             lease: Some(lease),
             stats: SinkStats::default(),
         };
         w.recover()?;
         w.load_index()?;
+        w.run_start_seq = w.next_seq;
         Ok(w)
     }
 
@@ -300,6 +313,7 @@ impl LakeWriter {
         let len = data.len() as u64;
         let data = Bytes::from(data);
         self.rt.block_on(async move { lake.put(rel, data).await })?;
+        self.recent.forget(rel);
         self.stats.files_written += 1;
         self.stats.bytes_written += len;
         crash_point(rel);
@@ -311,6 +325,7 @@ impl LakeWriter {
         let store = self.store();
         match self.rt.block_on(async move { store.delete(&p).await }) {
             Ok(()) => {
+                self.recent.forget(rel);
                 self.stats.files_deleted += 1;
                 crash_point(rel);
                 Ok(())
@@ -524,18 +539,78 @@ impl LakeWriter {
     }
 
     /// Adds a session. See [`Added`].
-    pub fn add(&mut self, s: FlatSession) -> Result<Added> {
+    pub fn add(&mut self, mut s: FlatSession) -> Result<Added> {
         let e = self.entry(&s.session_id);
         if e.in_run {
             return Ok(Added::SeenInThisRun);
         }
         e.in_run = true;
-        if same_checksum(e.loc, &s.checksum) {
+        let loc = e.loc;
+        if same_checksum(loc, &s.checksum) {
             self.stats.sessions_unchanged += 1;
             return Ok(Added::Unchanged);
         }
+        if let Some(base) = loc {
+            s = self.with_lake_version(s, base)?;
+            if same_checksum(loc, &s.checksum) {
+                self.stats.sessions_unchanged += 1;
+                return Ok(Added::Unchanged);
+            }
+        }
         self.buffer(s)?;
         Ok(Added::Buffered)
+    }
+
+    /// Where the lake held the session when this run began, if it did.
+    fn before_run(&self, sid: &str) -> Option<Loc> {
+        if let Some(l) = self.replaced.get(sid) {
+            return Some(*l);
+        }
+        let loc = self.index.get(sid)?.loc?;
+        (self.parts[loc.part as usize].seq <= self.run_start_seq).then_some(loc)
+    }
+
+    /// `s` with the events that the lake's version in `base` holds and `s` lacks
+    /// ([`crate::sink::union`]). Counts the kept events only if the merge is what gets written.
+    fn with_lake_version(&mut self, s: FlatSession, base: Loc) -> Result<FlatSession> {
+        let sid = s.session_id.clone();
+        let Some(lake) = self.lake_version(&sid, base)? else {
+            return Ok(s);
+        };
+        let u = union(lake, &s)?;
+        if !same_checksum(Some(base), &u.session.checksum) && u.kept_from_lake > 0 {
+            tracing::info!(session = %sid, kept = u.kept_from_lake, "the input lacks events the lake holds; they are kept");
+            self.stats.events_kept_from_lake += u.kept_from_lake;
+        }
+        Ok(u.session)
+    }
+
+    /// The session `sid` as part `loc.part` holds it.
+    fn lake_version(&mut self, sid: &str, loc: Loc) -> Result<Option<StoredSession>> {
+        let name = &self.parts[loc.part as usize];
+        let (dir, stem) = (name.dir.to_string(), name.stem.to_string());
+        let mut rows = |t: Table| -> Result<Vec<RecordBatch>> {
+            let rel = file_path(t, &dir, &stem);
+            match self.get_recent(&rel)? {
+                Some(bytes) => session_rows(bytes, sid, &rel),
+                None => Ok(vec![]),
+            }
+        };
+        let recordings = rows(Table::Recordings)?;
+        let events = rows(Table::Events)?;
+        stored_session(&recordings, &events, &file_path(Table::Events, &dir, &stem))
+    }
+
+    /// [`Self::get`] through the cache of recently read part files.
+    fn get_recent(&mut self, rel: &str) -> Result<Option<Bytes>> {
+        if let Some(b) = self.recent.get(rel) {
+            return Ok(Some(b));
+        }
+        let got = self.get(rel)?;
+        if let Some(b) = &got {
+            self.recent.put(rel, b.clone());
+        }
+        Ok(got)
     }
 
     /// The session's index entry, created (not in the lake, not in this run) when missing.
@@ -554,8 +629,13 @@ impl LakeWriter {
 
     /// Replaces whatever this run or earlier runs wrote for the session with `s` (used for
     /// sessions whose fragments came from several inputs and were merged).
-    pub fn replace(&mut self, s: FlatSession) -> Result<()> {
+    pub fn replace(&mut self, mut s: FlatSession) -> Result<()> {
         self.entry(&s.session_id).in_run = true;
+        if let Some(base) = self.before_run(&s.session_id)
+            && !same_checksum(Some(base), &s.checksum)
+        {
+            s = self.with_lake_version(s, base)?;
+        }
         for buf in self.buffers.values_mut() {
             if let Some(i) = buf
                 .sessions
@@ -882,6 +962,41 @@ impl LakeWriter {
             lease.release()?;
         }
         Ok(self.stats)
+    }
+}
+
+/// Part files read lately, newest last, up to [`RecentFiles::MAX_BYTES`].
+#[derive(Default)]
+struct RecentFiles {
+    files: std::collections::VecDeque<(String, Bytes)>,
+    bytes: usize,
+}
+
+impl RecentFiles {
+    const MAX_BYTES: usize = 256 << 20;
+
+    fn get(&self, rel: &str) -> Option<Bytes> {
+        self.files
+            .iter()
+            .find(|(r, _)| r == rel)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&mut self, rel: &str, bytes: Bytes) {
+        self.bytes += bytes.len();
+        self.files.push_back((rel.to_string(), bytes));
+        while self.bytes > Self::MAX_BYTES && self.files.len() > 1 {
+            let (_, old) = self.files.pop_front().expect("not empty");
+            self.bytes -= old.len();
+        }
+    }
+
+    /// Forgets a file that changed (rewritten or deleted).
+    fn forget(&mut self, rel: &str) {
+        if let Some(i) = self.files.iter().position(|(r, _)| r == rel) {
+            let (_, old) = self.files.remove(i).expect("present");
+            self.bytes -= old.len();
+        }
     }
 }
 

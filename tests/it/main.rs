@@ -16,3 +16,4 @@ mod pull_server;
 mod query;
 mod schemas;
 mod stores;
+mod union;
