@@ -216,7 +216,7 @@ pub fn convert_files(
                 }
             };
             for r in d.rejects.iter().take(3) {
-                tracing::warn!(file = %r.file, line = ?r.line, reason = %r.reason, "record rejected");
+                tracing::warn!(file = %r.file, line = r.line, reason = %r.reason, "record rejected");
             }
             let mut report = FileReport {
                 file: d.file.clone(),

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use replaylake::cli::{self, Cli, Command, exit};
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 // convert allocates many small, short-lived objects (decoded events, DOM nodes); mimalloc serves
@@ -64,6 +65,8 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // colour codes only for a person at a terminal, never in a log file or a CI log
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let rt = match tokio::runtime::Builder::new_multi_thread()

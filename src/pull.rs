@@ -386,7 +386,7 @@ async fn fetch_inner(ctx: &Ctx, rec: &Recording) -> Result<Fetch> {
     }
     if keys.is_empty() && lts.is_empty() {
         let names: Vec<String> = sources.iter().map(|s| s.source.clone()).collect();
-        tracing::warn!(session = sid, sources = ?names, "no blob sources yet (not flushed?): pending, a later run fetches it");
+        tracing::warn!(session = sid, sources = %names.join(","), "no blob sources yet (not flushed?): pending, a later run fetches it");
         return Ok(Fetch::NotYet(names));
     }
     if other > 0 {
@@ -755,7 +755,7 @@ pub fn pull(
                 for (name, fp, rejects) in &f.rejects {
                     summary.rejected += rejects.len() as u64;
                     for r in rejects.iter().take(3) {
-                        tracing::warn!(session = %f.rec.id, file = %r.file, line = ?r.line, reason = %r.reason, "record rejected");
+                        tracing::warn!(session = %f.rec.id, file = %r.file, line = r.line, reason = %r.reason, "record rejected");
                     }
                     if let Err(e) = writer.write_rejects(name, fp, rejects) {
                         failure = Some(e);

@@ -666,3 +666,31 @@ fn a_lake_of_the_previous_schema_reads_and_upgrades_in_place() {
         expected_events(&two)
     );
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes_and_print_fields_as_values() {
+    // a real blob file whose second line is damaged: one reject, logged with its line
+    let (dest, tmp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let text = std::fs::read_to_string(realclient("ph-s2202-01.blob.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1] = "[\"01a20cbb\", {\"type\": 3, broken";
+    let input = tmp.path().join("ph-s2202-01.blob.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let o = bin(&[
+        "convert",
+        input.to_str().unwrap(),
+        "--dest",
+        dest.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "rejects exit 3");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("record rejected"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI codes in a piped log: {err:?}"
+    );
+    assert!(
+        err.contains("line=2") && !err.contains("Some("),
+        "fields print as values: {err}"
+    );
+}
