@@ -12,7 +12,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use crate::common::*;
 
 /// Four real recordings, one of them split over two inputs (a session merged from fragments).
-fn inputs(dir: &Path) -> Vec<PathBuf> {
+pub fn inputs(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
     for i in 1..=3 {
         let name = format!("ph-s2202-0{i}.blob.jsonl");
@@ -52,14 +52,20 @@ fn stderr(o: &Output) -> String {
 /// What the lake holds, as rows a clean run must equal: per session its checksum and event
 /// count, the rows each table holds of it, and how many recordings rows it has (1).
 pub fn lake_state(lake: &Path) -> Vec<String> {
-    let q = "SELECT r.session_id, r.checksum, r.event_count, r.copies, \
+    state_lines(&sql(lake, STATE_SQL))
+}
+
+/// The query of [`lake_state`].
+pub const STATE_SQL: &str = "SELECT r.session_id, r.checksum, r.event_count, r.copies, \
              (SELECT count(*) FROM events e WHERE e.session_id = r.session_id) AS events, \
              (SELECT count(*) FROM network_requests n WHERE n.session_id = r.session_id) AS net \
              FROM (SELECT session_id, min(checksum) AS checksum, min(event_count) AS event_count, \
                    count(*) AS copies FROM recordings GROUP BY session_id) r \
              ORDER BY r.session_id";
-    let batches = sql(lake, q);
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+
+/// Rows as lines of text, for comparing whole lake states.
+pub fn state_lines(batches: &[RecordBatch]) -> Vec<String> {
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(batches)
         .unwrap()
         .to_string();
     text.lines().map(str::to_string).collect()
@@ -419,4 +425,56 @@ fn every_failed_put_during_a_pull_is_made_good_by_a_rerun() {
     }
     eprintln!("{runs} pulls with a failed put, each followed by a healthy rerun");
     assert!(runs > 5, "only {runs}");
+}
+
+#[test]
+fn a_compaction_racing_a_convert_stops_or_waits_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let want = clean_state(&files);
+    let lake = tempfile::tempdir().unwrap();
+    let compact = |wait: &str| {
+        Command::new(env!("CARGO_BIN_EXE_replaylake"))
+            .args(["compact", "--lake", lake.path().to_str().unwrap(), "-q"])
+            .args(["--wait", wait])
+            .env_remove("REPLAYLAKE_TEST_FAULTS")
+            .env_remove("REPLAYLAKE_TEST_CRASH_AT")
+            .output()
+            .unwrap()
+    };
+    for wait in ["0s", "5m"] {
+        let mut a = convert_cmd(&files, lake.path());
+        a.env("REPLAYLAKE_TEST_FAULTS", "slow:150")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut a = a.spawn().unwrap();
+        wait_for_lease(lake.path(), &mut a);
+        let c = compact(wait);
+        let a = a.wait_with_output().unwrap();
+        assert!(a.status.success(), "convert: {}", stderr(&a));
+        if wait == "0s" {
+            assert_clear_failure(&c, "compaction during a convert");
+            assert!(
+                stderr(&c).contains("another writer holds the lake"),
+                "{}",
+                stderr(&c)
+            );
+        } else {
+            assert!(c.status.success(), "waiting compaction: {}", stderr(&c));
+        }
+        assert_eq!(lake_state(lake.path()), want, "compact --wait {wait}");
+    }
+    // after the waiting compaction, each partition is one part
+    let parts = parts(lake.path());
+    let mut dirs: Vec<_> = parts
+        .iter()
+        .map(|p| p.parent().unwrap().to_path_buf())
+        .collect();
+    let n = dirs.len();
+    dirs.dedup();
+    assert_eq!(
+        dirs.len(),
+        n,
+        "more than one part in a partition: {parts:?}"
+    );
 }

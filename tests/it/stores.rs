@@ -236,10 +236,20 @@ impl Target {
     }
 
     fn convert(&self, inputs: &[PathBuf], extra_env: &[(&str, &str)]) -> Output {
+        self.convert_with(inputs, &[], extra_env)
+    }
+
+    fn convert_with(
+        &self,
+        inputs: &[PathBuf],
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Output {
         let mut args: Vec<String> = vec!["convert".into()];
         args.extend(inputs.iter().map(|p| p.display().to_string()));
         args.extend(self.dest_args());
         args.push("-q".into());
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut c = self.cmd(&args);
         for (k, v) in extra_env {
@@ -291,6 +301,18 @@ impl Target {
         assert_eq!(b.len(), 1, "{q}");
         let col = datafusion::arrow::compute::cast(b[0].column(0), &DataType::Int64).unwrap();
         col.as_primitive::<Int64Type>().value(0)
+    }
+
+    /// Per session its checksum, event count and rows per table (see [`crate::faults::lake_state`]).
+    fn state(&self) -> Vec<String> {
+        let lake = self.lake();
+        let b = runtime().block_on(async {
+            let ctx = replaylake::query::lake_context(&lake).await.unwrap();
+            replaylake::query::run_sql(&ctx, crate::faults::STATE_SQL)
+                .await
+                .unwrap()
+        });
+        crate::faults::state_lines(&b)
     }
 
     /// What a lake holds, engine-independently: row counts and per-session checksums.
@@ -662,6 +684,112 @@ fn two_writers(backend: Backend) {
     let code = b.status.code();
     assert_eq!(code, Some(3), "{backend:?}: waiting writer: {}", stderr(&b));
     assert_eq!(t.fingerprint(), want, "{backend:?}");
+}
+
+/// A kill at every commit step of a convert that adds, keeps and replaces sessions (see
+/// `faults::a_kill_at_every_commit_step_loses_nothing`, here on an object store): every rerun
+/// leaves the lake equal to a clean run's.
+fn killed_at_every_commit_step(backend: Backend) {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = crate::faults::inputs(tmp.path());
+    let clean = tempfile::tempdir().unwrap();
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    crate::common::convert(&refs, clean.path(), &Default::default());
+    let want = crate::faults::lake_state(clean.path());
+    let subset = [files[0].clone(), files[1].clone(), files[3].clone()];
+    let one_part_per_input = ["--threads", "1", "--buffer-mb", "1"];
+    let mut kills = 0;
+    for n in 1.. {
+        let Some(t) = target(backend, "kill") else {
+            return;
+        };
+        let o = t.convert_with(&subset, &one_part_per_input, &[]);
+        assert!(o.status.success(), "{backend:?}: {}", stderr(&o));
+        let step = n.to_string();
+        let o = t.convert_with(
+            &files,
+            &one_part_per_input,
+            &[("REPLAYLAKE_TEST_CRASH_AT", &step)],
+        );
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            stderr(&o).contains("crash point"),
+            "{backend:?} step {n}: {}",
+            stderr(&o)
+        );
+        kills += 1;
+        let o = t.convert_with(&files, &one_part_per_input, &[]);
+        assert!(
+            o.status.success(),
+            "{backend:?} step {n}, rerun: {}",
+            stderr(&o)
+        );
+        assert_eq!(t.state(), want, "{backend:?}: killed at step {n}");
+        assert!(n < 500, "the run never ends its commit steps");
+    }
+    eprintln!(
+        "{backend:?}: killed at each of {kills} commit steps; every rerun equals the clean run"
+    );
+    assert!(kills > 10, "only {kills} commit steps");
+}
+
+/// A compaction started while a convert writes to the lake in the store waits for it (with
+/// --wait), then merges the parts: the lake holds what a clean convert does.
+fn compaction_racing_a_convert(backend: Backend) {
+    let Some(t) = target(backend, "compact-race") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let files = crate::faults::inputs(tmp.path());
+    let clean = tempfile::tempdir().unwrap();
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    crate::common::convert(&refs, clean.path(), &Default::default());
+    let want = crate::faults::lake_state(clean.path());
+    let mut args: Vec<String> = vec!["convert".into()];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    args.extend(t.dest_args());
+    args.extend(["-q", "--threads", "1", "--buffer-mb", "1"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut c = t.cmd(&args);
+    c.env("REPLAYLAKE_TEST_FAULTS", "slow:200")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut writer = c.spawn().unwrap();
+    let started = Instant::now();
+    while !lease_held(&t) {
+        assert!(
+            writer.try_wait().unwrap().is_none(),
+            "{backend:?}: done too soon"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{backend:?}: no lease"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut compact = vec!["compact".to_string(), "--lake".into(), t.url.clone()];
+    for a in t.dest_args().into_iter().skip(2) {
+        compact.push(a);
+    }
+    compact.extend(["-q", "--wait", "5m"].map(String::from));
+    let compact: Vec<&str> = compact.iter().map(String::as_str).collect();
+    let o = t.cmd(&compact).output().unwrap();
+    let w = writer.wait_with_output().unwrap();
+    assert!(w.status.success(), "{backend:?}: convert: {}", stderr(&w));
+    assert!(o.status.success(), "{backend:?}: compact: {}", stderr(&o));
+    assert_eq!(t.state(), want, "{backend:?}");
+}
+
+#[test]
+fn s3_compaction_racing_a_convert() {
+    compaction_racing_a_convert(Backend::S3);
+}
+
+#[test]
+fn s3_killed_at_every_commit_step() {
+    killed_at_every_commit_step(Backend::S3);
 }
 
 #[test]
