@@ -478,3 +478,76 @@ fn a_compaction_racing_a_convert_stops_or_waits_and_loses_nothing() {
         "more than one part in a partition: {parts:?}"
     );
 }
+
+fn compact_cmd(lake: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_replaylake"));
+    c.args(["compact", "--lake", lake.to_str().unwrap(), "-q"])
+        .env_remove("REPLAYLAKE_TEST_FAULTS")
+        .env_remove("REPLAYLAKE_TEST_CRASH_AT")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Parquet files of the lake, by table: what a compaction changes.
+fn part_count(lake: &Path) -> usize {
+    parts(lake).len()
+}
+
+#[test]
+fn every_store_error_and_kill_during_a_compaction_is_made_good_by_a_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let want = clean_state(&files);
+    // one run per input: partitions with several parts to merge
+    let start = tempfile::tempdir().unwrap();
+    for f in &files {
+        let o = convert_cmd(std::slice::from_ref(f), start.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let compacted = tempfile::tempdir().unwrap();
+    copy_dir(start.path(), compacted.path());
+    assert!(compact_cmd(compacted.path()).status().unwrap().success());
+    let merged = part_count(compacted.path());
+    assert!(merged < part_count(start.path()), "nothing to compact");
+
+    let mut runs = 0;
+    let faults = ["put", "get", "list", "delete"]
+        .into_iter()
+        .flat_map(|k| [format!("{k}:N"), format!("{k}:N+")]);
+    let plans: Vec<(String, String)> = faults
+        .map(|f| ("REPLAYLAKE_TEST_FAULTS".to_string(), f))
+        .chain(std::iter::once((
+            "REPLAYLAKE_TEST_CRASH_AT".into(),
+            "N".into(),
+        )))
+        .collect();
+    for (var, plan) in &plans {
+        for n in 1.. {
+            let lake = tempfile::tempdir().unwrap();
+            copy_dir(start.path(), lake.path());
+            let value = plan.replace('N', &n.to_string());
+            let o = compact_cmd(lake.path()).env(var, &value).output().unwrap();
+            let e = stderr(&o);
+            if !e.contains("injected fault") && !e.contains("crash point") {
+                assert!(o.status.success(), "{value}: {e}");
+                break;
+            }
+            runs += 1;
+            if !o.status.success() && var == "REPLAYLAKE_TEST_FAULTS" {
+                assert_clear_failure(&o, &value);
+            }
+            let o = compact_cmd(lake.path()).output().unwrap();
+            assert!(o.status.success(), "{value}, rerun: {}", stderr(&o));
+            assert_eq!(lake_state(lake.path()), want, "{var}={value}");
+            assert_eq!(part_count(lake.path()), merged, "{var}={value}");
+            assert!(n < 500, "{value}: the compaction never ends its calls");
+        }
+    }
+    eprintln!(
+        "{runs} compactions with an injected store error or a kill, each followed by a rerun"
+    );
+    assert!(runs > 20, "only {runs} faulty compactions");
+}
