@@ -7,7 +7,8 @@
 //!   session ordered and deduplicated;
 //! - [`flatten`]: sessions to Arrow record batches of the tables in [`schema`];
 //! - [`sink`]: batches to partitioned ZSTD Parquet on any object store, idempotently;
-//! - [`convert`]: the whole job over many files, in parallel, with bounded memory.
+//! - [`convert`]: the whole job over many files, in parallel, with bounded memory;
+//! - [`replay`]: the way back out to a person: a recording as an HTML page that plays offline.
 //!
 //! The `replaylake` binary is a thin CLI over these functions.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod flatten;
 pub mod pull;
 pub mod query;
+pub mod replay;
 pub mod schema;
 pub mod sink;
 pub mod source;

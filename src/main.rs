@@ -87,6 +87,7 @@ fn main() {
         Command::Pull(a) => cli::pull::run(a, args.quiet, handle),
         Command::Query(a) => cli::query::run(a, handle),
         Command::Compact(a) => cli::compact::run(a, handle),
+        Command::Replay(a) => cli::replay::run(a, args.quiet, handle),
     };
     match result {
         Ok(code) => std::process::exit(code),

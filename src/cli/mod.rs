@@ -5,6 +5,7 @@ pub mod convert;
 pub mod demo;
 pub mod pull;
 pub mod query;
+pub mod replay;
 pub mod schema;
 
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Merge the small parts of each partition into large files (faster queries in any engine).
     Compact(compact::CompactArgs),
+    /// Write one recording as an HTML page that plays it offline (rrweb-player inside), with its moments.
+    Replay(replay::ReplayArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

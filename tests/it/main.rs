@@ -14,6 +14,7 @@ mod merge;
 mod pull;
 mod pull_server;
 mod query;
+mod replay;
 mod schemas;
 mod stores;
 mod union;
