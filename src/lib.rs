@@ -7,7 +7,8 @@
 //!   session ordered and deduplicated;
 //! - [`flatten`]: sessions to Arrow record batches of the tables in [`schema`];
 //! - [`sink`]: batches to partitioned ZSTD Parquet on any object store, idempotently;
-//! - [`convert`]: the whole job over many files, in parallel, with bounded memory.
+//! - [`convert`]: the whole job over many files, in parallel, with bounded memory;
+//! - [`export`]: sessions back out of the lake as PostHog export, rrweb or portable files.
 //!
 //! The `replaylake` binary is a thin CLI over these functions.
 
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod convert;
 pub mod decode;
 pub mod error;
+pub mod export;
 pub mod flatten;
 pub mod pull;
 pub mod query;

@@ -3,6 +3,7 @@
 pub mod compact;
 pub mod convert;
 pub mod demo;
+pub mod export;
 pub mod pull;
 pub mod query;
 pub mod schema;
@@ -23,6 +24,9 @@ pub mod exit {
     /// `pull` completed, but some recordings were skipped because PostHog answered 404 or 410
     /// (deleted); they are recorded in the checkpoint and not asked for again.
     pub const SKIPPED: i32 = 4;
+    /// `export` completed, but some selected sessions could not be exported (each is listed in
+    /// the summary with the reason).
+    pub const NOT_EXPORTED: i32 = 5;
 }
 
 const AFTER_HELP: &str = "\
@@ -34,6 +38,8 @@ Exit codes:
      reason, under <dest>/_rejects/
   4  pull completed, but some recordings were skipped: PostHog answered 404 or 410 (deleted);
      they are listed in the summary and the checkpoint (3 wins when both apply)
+  5  export completed, but some sessions could not be exported: listed, with the reason, in
+     the summary
 
 Environment:
   RUST_LOG            overrides -v/-q with a tracing filter (e.g. replaylake=debug)
@@ -69,6 +75,9 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Merge the small parts of each partition into large files (faster queries in any engine).
     Compact(compact::CompactArgs),
+    /// Export recordings from a lake as files PostHog ("load from file"), rrweb players or
+    /// replaylake (portable) load: one per session, to a directory, an object store or stdout.
+    Export(export::ExportArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

@@ -139,7 +139,9 @@ fn first_byte(raw: &RawValue) -> u8 {
 }
 
 /// Session id from a file name: `<session_id>.<anything>`, and PostHog's own download names
-/// `export-<session_id>-ph-recording.json` / `export-<session_id>-rrweb-recording.json`.
+/// `export-<session_id>-ph-recording.json` / `export-<session_id>-rrweb-recording.json`. `%XX`
+/// escapes in the id are decoded: `replaylake export` escapes ids that are not safe in a file
+/// name (`/`, `.`, spaces, …) that way.
 pub fn session_id_from_file_name(path: &str) -> Option<String> {
     let name = path.rsplit(['/', '\\']).next()?;
     let stem = name.split('.').next()?;
@@ -150,7 +152,12 @@ pub fn session_id_from_file_name(path: &str) -> Option<String> {
                 .or_else(|| s.strip_suffix("-rrweb-recording"))
         })
         .unwrap_or(stem);
-    (!stem.is_empty()).then(|| stem.to_string())
+    let id = if stem.contains('%') {
+        crate::sink::partition::unescape_value(stem)
+    } else {
+        stem.to_string()
+    };
+    (!id.is_empty()).then_some(id)
 }
 
 impl Decoder {
