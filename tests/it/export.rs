@@ -391,3 +391,129 @@ fn out_dash_prints_one_session_and_refuses_two() {
     );
     assert_eq!(code, 2, "{err}");
 }
+
+/// Copies every data file of a lake (not its run records and leases) into `to`.
+fn copy_parts(lake: &Path, to: &Path) {
+    for (p, _) in tree(lake) {
+        if p.starts_with("_replaylake") {
+            continue;
+        }
+        let dst = to.join(&p);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(lake.join(&p), dst).unwrap();
+    }
+}
+
+#[test]
+fn of_two_versions_a_crash_left_only_the_writers_winner_is_exported() {
+    let full = realclient("ph-s2202-01.blob.jsonl");
+    let text = std::fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let short_dir = tempfile::tempdir().unwrap();
+    let short = short_dir.path().join("ph-s2202-01.blob.jsonl");
+    std::fs::write(&short, lines[..lines.len() / 2].concat()).unwrap();
+
+    let lake = lake_of(&[&short]);
+    let old = tempfile::tempdir().unwrap();
+    copy_parts(lake.path(), old.path());
+    convert(&[&full], lake.path(), &ConvertOptions::default());
+    // what a crash between writing the new version and rewriting the old part leaves: both
+    copy_parts(old.path(), lake.path());
+    assert_eq!(
+        sql_i64(lake.path(), "SELECT count(*) FROM recordings"),
+        2,
+        "two versions"
+    );
+    let whole = lake_of(&[&full]);
+    let want = event_counts(whole.path());
+
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().display().to_string();
+    let s = export_ok(lake.path(), &["--format", "rrweb", "--out", &o]);
+    assert_eq!(s["sessions_exported"], 1);
+    let v: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("ph-s2202-01.1.rrweb.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v.as_array().unwrap().len() as i64, want["ph-s2202-01"]);
+}
+
+/// Rewrites every events file of a lake with its rows in reverse order, as an engine that does
+/// not sort would; `claim_sorted` keeps the footer's claim that they are sorted (a lie).
+fn unsort_events(lake: &Path, claim_sorted: bool) {
+    use datafusion::arrow::array::{RecordBatch, RecordBatchReader, UInt32Array};
+    use datafusion::arrow::compute::{concat_batches, take_record_batch};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::file::metadata::SortingColumn;
+    use datafusion::parquet::file::properties::WriterProperties;
+    for (p, _) in tree(lake) {
+        if !p.starts_with("events/") {
+            continue;
+        }
+        let path = lake.join(&p);
+        let bytes = bytes::Bytes::from(std::fs::read(&path).unwrap());
+        let r = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .with_batch_size(100)
+            .build()
+            .unwrap();
+        let schema = r.schema();
+        let batches: Vec<RecordBatch> = r.map(Result::unwrap).collect();
+        let all = concat_batches(&schema, &batches).unwrap();
+        let rev: UInt32Array = (0..all.num_rows() as u32).rev().collect();
+        let all = take_record_batch(&all, &rev).unwrap();
+        let mut props = WriterProperties::builder().set_max_row_group_row_count(Some(300));
+        if claim_sorted {
+            props = props.set_sorting_columns(Some(vec![SortingColumn {
+                column_idx: 0,
+                descending: false,
+                nulls_first: false,
+            }]));
+        }
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema,
+            Some(props.build()),
+        )
+        .unwrap();
+        w.write(&all).unwrap();
+        w.close().unwrap();
+    }
+}
+
+#[test]
+fn parts_another_engine_wrote_unsorted_export_the_same_files() {
+    let lake = lake_of(&[
+        &realclient("ph-s2202-01.blob.jsonl"),
+        &realclient("ph-s2202-02.blob.jsonl"),
+        &realclient("rr-s2202-01.rrweb.json"),
+    ]);
+    let run = |lake: &Path| {
+        let out = tempfile::tempdir().unwrap();
+        let o = out.path().display().to_string();
+        let (code, stdout, err) = export(lake, &["--format", "posthog", "--out", &o, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let s: Value = serde_json::from_slice(&stdout).unwrap();
+        assert_eq!(s["sessions_exported"], 3, "{s}");
+        let files = tree(out.path())
+            .into_iter()
+            .map(|(p, _)| (p.clone(), std::fs::read(out.path().join(&p)).unwrap()))
+            .collect::<BTreeMap<_, _>>();
+        (files, err)
+    };
+    let (want, _) = run(lake.path());
+    for claim_sorted in [false, true] {
+        let copy = tempfile::tempdir().unwrap();
+        copy_parts(lake.path(), copy.path());
+        unsort_events(copy.path(), claim_sorted);
+        let (got, err) = run(copy.path());
+        assert!(got == want, "claim_sorted {claim_sorted}");
+        // a footer that claims an order the rows break is caught while streaming
+        assert_eq!(
+            err.contains("not sorted as its footer says"),
+            claim_sorted,
+            "{err}"
+        );
+    }
+}
