@@ -20,6 +20,7 @@ pub mod index;
 pub mod out;
 pub mod posthog;
 pub mod read;
+pub mod recordings;
 pub mod rrweb;
 pub mod select;
 
@@ -199,7 +200,8 @@ async fn export_part(
         {
             tracing::warn!(
                 part,
-                "an events file is not sorted as its footer says; reading it again grouped by session"
+                "rows not sorted as its footer says (or a selected session without rows); \
+                 reading the part again grouped by session"
             );
             mode = Mode::Grouped;
             continue;

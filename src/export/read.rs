@@ -8,14 +8,17 @@
 //! is grouped instead: its selected rows are gathered by session first ([`Mode::Grouped`]),
 //! which costs that file's selected rows in memory but never panics or splits a session.
 //!
-//! The part's `recordings` rows of the selected sessions are read when the part is opened
-//! (one row per session, small beside the events).
+//! The part's `recordings` rows come alongside, in the same order ([`super::recordings`]). A
+//! streamed part that ends with a selected session not handed on (no events rows, no recordings
+//! row, or rows out of order that no check caught) is read again grouped, so that nothing is
+//! missed because of an order the files did not keep.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{DataType, Int32Type};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::async_reader::{
     ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
@@ -28,10 +31,11 @@ use object_store::ObjectStoreExt;
 use crate::decode::Event;
 use crate::error::{Error, Result};
 use crate::export::file_reader::StoreFile;
+use crate::export::recordings::Recordings;
 use crate::schema::Table;
 use crate::sink::commit::column_as;
 use crate::sink::partition::file_path;
-use crate::sink::read::{EVENT_COLUMNS, StoredSession, events_from_columns, recordings_from_batch};
+use crate::sink::read::{EVENT_COLUMNS, StoredSession, events_from_columns};
 use crate::sink::store::Lake;
 
 /// A session read back, with what export needs of its recordings row beyond [`StoredSession`].
@@ -61,8 +65,9 @@ type Row = (String, i64, Event);
 /// Reads the selected sessions of one part, in session id order.
 pub struct PartReader {
     location: String,
-    wanted: BTreeSet<String>,
-    recordings: HashMap<String, ExportSession>,
+    wanted: Arc<BTreeSet<String>>,
+    recordings: Recordings,
+    mode: Mode,
     stream: Option<ParquetRecordBatchStream<StoreFile>>,
     /// Rows of the last batch not yet taken.
     rows: VecDeque<Row>,
@@ -88,11 +93,14 @@ impl PartReader {
         let (dir, stem) = part.rsplit_once('/').unwrap_or(("", part));
         let events_rel = file_path(Table::Events, dir, stem);
         let recordings_rel = file_path(Table::Recordings, dir, stem);
-        let recordings = read_recordings(lake, &recordings_rel, &wanted).await?;
+        let wanted = Arc::new(wanted);
+        let streamed = mode == Mode::Streamed;
+        let recordings = Recordings::open(lake, &recordings_rel, wanted.clone(), streamed).await?;
         let mut r = PartReader {
             location: events_rel.clone(),
             wanted,
             recordings,
+            mode,
             stream: None,
             rows: VecDeque::new(),
             current: None,
@@ -100,7 +108,7 @@ impl PartReader {
             grouped: None,
             emitted: BTreeSet::new(),
         };
-        let builder = match events_builder(lake, &events_rel).await? {
+        let builder = match open_file(lake, &events_rel).await? {
             Some(b) => b,
             // no events file: every session reports as having no events
             None => {
@@ -149,18 +157,18 @@ impl PartReader {
     pub async fn next(&mut self) -> std::result::Result<Option<ExportSession>, ReadError> {
         if self.grouped.is_some() {
             while let Some((sid, evs)) = self.grouped.as_mut().and_then(BTreeMap::pop_first) {
-                if let Some(s) = self.assemble(sid, evs) {
+                if let Some(s) = self.assemble(sid, evs).await? {
                     return Ok(Some(s));
                 }
             }
-            return Ok(None);
+            return self.end();
         }
         loop {
             let Some((sid, seq, e)) = self.next_row().await? else {
                 let Some((sid, evs)) = self.current.take() else {
-                    return Ok(None);
+                    return self.end();
                 };
-                match self.assemble(sid, evs) {
+                match self.assemble(sid, evs).await? {
                     Some(s) => return Ok(Some(s)),
                     None => continue,
                 }
@@ -180,7 +188,7 @@ impl PartReader {
                     }
                     let done = self.current.replace((sid, vec![(seq, e)]));
                     if let Some((sid, evs)) = done
-                        && let Some(s) = self.assemble(sid, evs)
+                        && let Some(s) = self.assemble(sid, evs).await?
                     {
                         return Ok(Some(s));
                     }
@@ -189,15 +197,30 @@ impl PartReader {
         }
     }
 
+    /// The end of the part: in a streamed part, a selected session not handed on sends the
+    /// part to be read again grouped.
+    fn end(&self) -> std::result::Result<Option<ExportSession>, ReadError> {
+        if self.mode == Mode::Streamed && self.emitted.len() < self.wanted.len() {
+            return Err(ReadError::Unsorted(Unsorted));
+        }
+        Ok(None)
+    }
+
     /// The session with its recordings row; `None` (skipped) without one.
-    fn assemble(&mut self, sid: String, mut evs: Vec<(i64, Event)>) -> Option<ExportSession> {
+    async fn assemble(
+        &mut self,
+        sid: String,
+        mut evs: Vec<(i64, Event)>,
+    ) -> std::result::Result<Option<ExportSession>, ReadError> {
         self.last = Some(sid.clone());
-        let mut s = self.recordings.remove(&sid)?;
+        let Some(mut s) = self.recordings.take(&sid).await? else {
+            return Ok(None);
+        };
         evs.sort_by_key(|(seq, _)| *seq);
         evs.dedup_by_key(|(seq, _)| *seq);
         s.stored.events = evs.into_iter().map(|(_, e)| e).collect();
         self.emitted.insert(sid);
-        Some(s)
+        Ok(Some(s))
     }
 
     /// The next selected row of the stream.
@@ -254,7 +277,7 @@ impl From<Error> for ReadError {
 }
 
 /// A stream builder over a lake file; `None` when it does not exist.
-async fn events_builder(
+pub(crate) async fn open_file(
     lake: &Lake,
     rel: &str,
 ) -> Result<Option<ParquetRecordBatchStreamBuilder<StoreFile>>> {
@@ -271,40 +294,12 @@ async fn events_builder(
         .map_err(|e| Error::parquet(rel, e))
 }
 
-/// The recordings rows of the wanted sessions in a part's recordings file (the first row of a
-/// session that a part holds twice).
-async fn read_recordings(
-    lake: &Lake,
-    rel: &str,
-    wanted: &BTreeSet<String>,
-) -> Result<HashMap<String, ExportSession>> {
-    let Some(builder) = events_builder(lake, rel).await? else {
-        return Ok(HashMap::new());
-    };
-    let mut stream = builder.build().map_err(|e| Error::parquet(rel, e))?;
-    let mut out = HashMap::new();
-    while let Some(b) = stream.next().await {
-        let b = b.map_err(|e| Error::parquet(rel, e))?;
-        let b = filter_record_batch(&b, &wanted_mask(&b, wanted, rel)?)?;
-        let width = column_as(&b, "viewport_width", &DataType::Int32);
-        let height = column_as(&b, "viewport_height", &DataType::Int32);
-        let at = |c: &Option<_>, i: usize| {
-            c.as_ref().and_then(|a: &std::sync::Arc<dyn Array>| {
-                let a = a.as_primitive::<Int32Type>();
-                a.is_valid(i).then(|| a.value(i))
-            })
-        };
-        for (i, stored) in recordings_from_batch(&b, rel)?.into_iter().enumerate() {
-            let viewport = (at(&width, i), at(&height, i));
-            out.entry(stored.session_id.clone())
-                .or_insert(ExportSession { stored, viewport });
-        }
-    }
-    Ok(out)
-}
-
 /// Which rows of `b` belong to a wanted session.
-fn wanted_mask(b: &RecordBatch, wanted: &BTreeSet<String>, location: &str) -> Result<BooleanArray> {
+pub(crate) fn wanted_mask(
+    b: &RecordBatch,
+    wanted: &BTreeSet<String>,
+    location: &str,
+) -> Result<BooleanArray> {
     let sid = column_as(b, "session_id", &DataType::Utf8).ok_or_else(|| Error::State {
         location: location.to_string(),
         message: "no session_id column".into(),
@@ -316,7 +311,7 @@ fn wanted_mask(b: &RecordBatch, wanted: &BTreeSet<String>, location: &str) -> Re
 }
 
 /// Whether every row group declares that its rows are sorted by `session_id` first.
-fn declares_session_order(meta: &ParquetMetaData) -> bool {
+pub(crate) fn declares_session_order(meta: &ParquetMetaData) -> bool {
     let schema = meta.file_metadata().schema_descr();
     let Some(idx) = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "session_id")
     else {
