@@ -16,6 +16,7 @@ pub mod convert;
 pub mod decode;
 pub mod error;
 pub mod flatten;
+pub mod portable;
 pub mod pull;
 pub mod query;
 pub mod schema;

@@ -1,0 +1,1 @@
+//! Reading portable lines (checked): see the module docs.
