@@ -84,6 +84,7 @@ fn main() {
         Command::Pull(a) => cli::pull::run(a, args.quiet, handle),
         Command::Query(a) => cli::query::run(a, handle),
         Command::Compact(a) => cli::compact::run(a, handle),
+        Command::Verify(a) => cli::verify::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

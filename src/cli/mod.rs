@@ -6,6 +6,7 @@ pub mod demo;
 pub mod pull;
 pub mod query;
 pub mod schema;
+pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -23,6 +24,8 @@ pub mod exit {
     /// `pull` completed, but some recordings were skipped because PostHog answered 404 or 410
     /// (deleted); they are recorded in the checkpoint and not asked for again.
     pub const SKIPPED: i32 = 4;
+    /// `verify` found a problem in some files (damaged, truncated, out of order, not portable).
+    pub const INVALID: i32 = 5;
 }
 
 const AFTER_HELP: &str = "\
@@ -34,6 +37,7 @@ Exit codes:
      reason, under <dest>/_rejects/
   4  pull completed, but some recordings were skipped: PostHog answered 404 or 410 (deleted);
      they are listed in the summary and the checkpoint (3 wins when both apply)
+  5  verify: some files are not intact portable files (each one's first problem is printed)
 
 Environment:
   RUST_LOG            overrides -v/-q with a tracing filter (e.g. replaylake=debug)
@@ -69,6 +73,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Merge the small parts of each partition into large files (faster queries in any engine).
     Compact(compact::CompactArgs),
+    /// Check portable files (framing, sequence, checksums, end line): ok, or the first problem.
+    Verify(verify::VerifyArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

@@ -147,11 +147,11 @@ pub struct LineIn<'a> {
     // event
     pub seq: Option<i64>,
     pub timestamp: Option<i64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     pub window_id: Option<&'a RawValue>,
     #[serde(rename = "type")]
     pub ty: Option<i32>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     pub data: Option<&'a RawValue>,
     #[serde(borrow)]
     pub data_text: Option<Cow<'a, str>>,
@@ -159,6 +159,11 @@ pub struct LineIn<'a> {
     #[serde(borrow)]
     pub checksum: Option<Cow<'a, str>>,
     pub count: Option<u64>,
+}
+
+/// A field that is there, `null` included (serde reads `null` as a missing `Option`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// JSON text carried as (`x`, `x_text`): the raw JSON's text, or the string. `null` is none.

@@ -14,6 +14,7 @@ pub mod checksum;
 pub mod kind;
 pub mod lines;
 pub mod read;
+pub mod verify;
 pub mod write;
 
 pub use write::write_session;
