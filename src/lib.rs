@@ -18,6 +18,7 @@ pub mod decode;
 pub mod error;
 pub mod export;
 pub mod flatten;
+pub mod portable;
 pub mod pull;
 pub mod query;
 pub mod schema;

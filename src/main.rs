@@ -85,6 +85,7 @@ fn main() {
         Command::Query(a) => cli::query::run(a, handle),
         Command::Compact(a) => cli::compact::run(a, handle),
         Command::Export(a) => cli::export::run(a, args.quiet, handle),
+        Command::Verify(a) => cli::verify::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

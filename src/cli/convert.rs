@@ -168,6 +168,9 @@ pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
         if f.sessions.is_empty() && f.rejected == 0 {
             println!("  note: {} ({}) held no events", f.file, f.format);
         }
+        for w in &f.warnings {
+            println!("  warning: {}: {w}", f.file);
+        }
     }
     if s.rejected > 0 {
         println!(

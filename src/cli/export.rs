@@ -38,7 +38,7 @@ Exit codes:
   0  every selected session was exported (also when the selection is empty: it says so)
   1  the export failed (lake unreadable, bad --where, output not writable)
   2  usage error (e.g. --out - with more than one session selected)
-  5  completed, but some sessions could not be exported: each is listed with the reason";
+  6  completed, but some sessions could not be exported: each is listed with the reason";
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum FormatArg {

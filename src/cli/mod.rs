@@ -7,6 +7,7 @@ pub mod export;
 pub mod pull;
 pub mod query;
 pub mod schema;
+pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -24,9 +25,11 @@ pub mod exit {
     /// `pull` completed, but some recordings were skipped because PostHog answered 404 or 410
     /// (deleted); they are recorded in the checkpoint and not asked for again.
     pub const SKIPPED: i32 = 4;
+    /// `verify` found a problem in some files (damaged, truncated, out of order, not portable).
+    pub const INVALID: i32 = 5;
     /// `export` completed, but some selected sessions could not be exported (each is listed in
     /// the summary with the reason).
-    pub const NOT_EXPORTED: i32 = 5;
+    pub const NOT_EXPORTED: i32 = 6;
 }
 
 const AFTER_HELP: &str = "\
@@ -38,7 +41,8 @@ Exit codes:
      reason, under <dest>/_rejects/
   4  pull completed, but some recordings were skipped: PostHog answered 404 or 410 (deleted);
      they are listed in the summary and the checkpoint (3 wins when both apply)
-  5  export completed, but some sessions could not be exported: listed, with the reason, in
+  5  verify: some files are not intact portable files (each one's first problem is printed)
+  6  export completed, but some sessions could not be exported: listed, with the reason, in
      the summary
 
 Environment:
@@ -78,6 +82,8 @@ pub enum Command {
     /// Export recordings from a lake as files PostHog ("load from file"), rrweb players or
     /// replaylake (portable) load: one per session, to a directory, an object store or stdout.
     Export(export::ExportArgs),
+    /// Check portable files (framing, sequence, checksums, end line): ok, or the first problem.
+    Verify(verify::VerifyArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

@@ -329,9 +329,12 @@ fn render(format: Format, compress: Compress, s: &ExportSession) -> Result<Rende
             }
         }
         Format::Portable => {
-            return Err(Error::Usage(
-                "the portable format is not part of this build yet".into(),
-            ));
+            let name = format!("{escaped}.portable.ndjson");
+            let f = file(name, &mut |out| {
+                crate::portable::write_session(&s.stored, out)
+            })?;
+            rendered.files.push(f);
+            rendered.events = s.stored.events.len() as u64;
         }
     }
     Ok(rendered)
