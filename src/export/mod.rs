@@ -211,6 +211,12 @@ async fn export_part(
                 progress(Progress::Session);
             }
         }
+        tracing::info!(
+            part,
+            exported = local.sessions_exported,
+            failed = local.failed.len(),
+            "part done"
+        );
         merge(summary, local);
         return;
     }
