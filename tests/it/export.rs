@@ -544,3 +544,72 @@ fn portable_files_verify_and_convert_back_into_the_same_rows() {
              distinct_id, person, first_url FROM recordings ORDER BY session_id";
     assert_eq!(pretty(back.path(), q), pretty(lake.path(), q));
 }
+
+#[test]
+fn a_session_that_cannot_be_exported_is_reported_and_the_others_are_exported() {
+    // three runs, three parts
+    let lake = lake_of(&[&realclient("ph-s2202-01.blob.jsonl")]);
+    convert(
+        &[&realclient("ph-s2202-02.blob.jsonl")],
+        lake.path(),
+        &ConvertOptions::default(),
+    );
+    convert(
+        &[&realclient("rr-s2202-01.rrweb.json")],
+        lake.path(),
+        &ConvertOptions::default(),
+    );
+    let part_of = |sid: &str| {
+        use datafusion::arrow::array::AsArray;
+        // the part files are named by content: find the one that holds sid by reading each
+        for (p, _) in tree(lake.path()) {
+            if p.starts_with("events/") {
+                let b = bytes::Bytes::from(std::fs::read(lake.path().join(&p)).unwrap());
+                let r = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(b)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                for batch in r {
+                    let batch = batch.unwrap();
+                    let ids = batch
+                        .column_by_name("session_id")
+                        .unwrap()
+                        .as_string::<i32>();
+                    if ids.iter().any(|i| i == Some(sid)) {
+                        return lake.path().join(p);
+                    }
+                }
+            }
+        }
+        panic!("no part holds {sid}");
+    };
+    // one part's events file gone, another's cut short
+    std::fs::remove_file(part_of("ph-s2202-01")).unwrap();
+    let cut = part_of("ph-s2202-02");
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().display().to_string();
+    let (code, stdout, err) = export(lake.path(), &["--format", "rrweb", "--out", &o, "--json"]);
+    assert_eq!(code, 6, "{err}");
+    let s: Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(s["sessions_selected"], 3);
+    assert_eq!(s["sessions_exported"], 1);
+    let failed = s["failed"].as_array().unwrap();
+    assert_eq!(failed[0]["session_id"], "ph-s2202-01");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no events rows"),
+        "{s}"
+    );
+    assert_eq!(failed[1]["session_id"], "ph-s2202-02");
+    assert!(
+        failed[1]["error"].as_str().unwrap().contains("parquet"),
+        "{s}"
+    );
+    let names: Vec<String> = tree(out.path()).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(names, vec!["rr-s2202-01.1.rrweb.json"]);
+}
