@@ -58,6 +58,9 @@ pub struct FileReport {
     pub events: u64,
     pub rejected: u64,
     pub rejects_file: Option<String>,
+    /// About the input as a whole, e.g. a portable file without its end line (truncated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What a convert job did.
@@ -76,7 +79,7 @@ pub struct ConvertSummary {
     pub session_id_sources: BTreeMap<String, u64>,
     pub elapsed_seconds: f64,
     pub sink: SinkStats,
-    /// Inputs with something to report: records rejected, or no events. Kept to these so that
+    /// Inputs with something to report: records rejected, no events, or warnings. Kept to these so that
     /// memory does not grow with the number of inputs; every session's input file is in the
     /// `recordings` table (`source_file`).
     pub files_report: Vec<FileReport>,
@@ -227,6 +230,7 @@ pub fn convert_files(
                 events: 0,
                 rejected: d.rejects.len() as u64,
                 rejects_file,
+                warnings: d.warnings.clone(),
             };
             for (s, dups, id_source) in std::mem::take(&mut work.flat) {
                 report.sessions.push(s.session_id.clone());
@@ -265,7 +269,7 @@ pub fn convert_files(
             if report.events == 0 {
                 summary.files_without_events += 1;
             }
-            if report.events == 0 || report.rejected > 0 {
+            if report.events == 0 || report.rejected > 0 || !report.warnings.is_empty() {
                 summary.files_report.push(report);
             }
         }

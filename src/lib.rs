@@ -8,6 +8,7 @@
 //! - [`flatten`]: sessions to Arrow record batches of the tables in [`schema`];
 //! - [`sink`]: batches to partitioned ZSTD Parquet on any object store, idempotently;
 //! - [`convert`]: the whole job over many files, in parallel, with bounded memory;
+//! - [`export`]: sessions back out of the lake as PostHog export, rrweb or portable files;
 //! - [`replay`]: the way back out to a person: a recording as an HTML page that plays offline.
 //!
 //! The `replaylake` binary is a thin CLI over these functions.
@@ -16,7 +17,9 @@ pub mod cli;
 pub mod convert;
 pub mod decode;
 pub mod error;
+pub mod export;
 pub mod flatten;
+pub mod portable;
 pub mod pull;
 pub mod query;
 pub mod replay;

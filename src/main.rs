@@ -87,6 +87,8 @@ fn main() {
         Command::Pull(a) => cli::pull::run(a, args.quiet, handle),
         Command::Query(a) => cli::query::run(a, handle),
         Command::Compact(a) => cli::compact::run(a, handle),
+        Command::Export(a) => cli::export::run(a, args.quiet, handle),
+        Command::Verify(a) => cli::verify::run(a),
         Command::Replay(a) => cli::replay::run(a, args.quiet, handle),
     };
     match result {

@@ -31,7 +31,8 @@ pub struct ConvertArgs {
     #[arg(long, short = 'd', default_value = "./lake", env = "REPLAYLAKE_DEST")]
     pub dest: String,
     /// Session id for inputs that do not name one (blob JSONL, rrweb arrays, NDJSON). Without it,
-    /// the file name is used when it has the form <session_id>.<anything>.
+    /// the file name is used when it has the form <session_id>.<anything> (%XX escapes in the id
+    /// decoded, as `export` writes them).
     #[arg(long)]
     pub session_id: Option<String>,
     /// Partition layout.
@@ -172,6 +173,9 @@ pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {
     for f in &s.files_report {
         if f.sessions.is_empty() && f.rejected == 0 {
             println!("  note: {} ({}) held no events", f.file, f.format);
+        }
+        for w in &f.warnings {
+            println!("  warning: {}: {w}", f.file);
         }
     }
     if s.rejected > 0 {

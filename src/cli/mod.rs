@@ -3,10 +3,12 @@
 pub mod compact;
 pub mod convert;
 pub mod demo;
+pub mod export;
 pub mod pull;
 pub mod query;
 pub mod replay;
 pub mod schema;
+pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -24,6 +26,11 @@ pub mod exit {
     /// `pull` completed, but some recordings were skipped because PostHog answered 404 or 410
     /// (deleted); they are recorded in the checkpoint and not asked for again.
     pub const SKIPPED: i32 = 4;
+    /// `verify` found a problem in some files (damaged, truncated, out of order, not portable).
+    pub const INVALID: i32 = 5;
+    /// `export` completed, but some selected sessions could not be exported (each is listed in
+    /// the summary with the reason).
+    pub const NOT_EXPORTED: i32 = 6;
 }
 
 const AFTER_HELP: &str = "\
@@ -35,6 +42,9 @@ Exit codes:
      reason, under <dest>/_rejects/
   4  pull completed, but some recordings were skipped: PostHog answered 404 or 410 (deleted);
      they are listed in the summary and the checkpoint (3 wins when both apply)
+  5  verify: some files are not intact portable files (each one's first problem is printed)
+  6  export completed, but some sessions could not be exported: listed, with the reason, in
+     the summary
 
 Environment:
   RUST_LOG            overrides -v/-q with a tracing filter (e.g. replaylake=debug)
@@ -70,6 +80,11 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Merge the small parts of each partition into large files (faster queries in any engine).
     Compact(compact::CompactArgs),
+    /// Export recordings from a lake as files PostHog ("load from file"), rrweb players or
+    /// replaylake (portable) load: one per session, to a directory, an object store or stdout.
+    Export(export::ExportArgs),
+    /// Check portable files (framing, sequence, checksums, end line): ok, or the first problem.
+    Verify(verify::VerifyArgs),
     /// Write one recording as an HTML page that plays it offline (rrweb-player inside), with its moments.
     Replay(replay::ReplayArgs),
 }

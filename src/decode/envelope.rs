@@ -12,6 +12,10 @@
 //! | capture payload | `{"event":"$snapshot","properties":{"$snapshot_data":[…],"$session_id",…}}` | `$session_id` |
 //! | bare event | `{"type":…,"timestamp":…,"data":…[,"windowId"]}` (NDJSON) | flag / file name |
 //! | event array | `[event, event, …]` (rrweb export) | flag / file name |
+//! | portable | `{"kind":"meta","format":"replaylake-portable",…}` then event lines | meta line |
+//!
+//! A portable file ([`crate::portable`]) is known by its first record; its lines are then
+//! checked by [`crate::portable::read::Reader`] (checksums, order, end line), not routed here.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +26,7 @@ use serde_json::value::RawValue;
 
 use super::compressed::{self, CV_2024_10};
 use super::{Event, Reject, Session, SessionIdSource, SessionMeta};
+use crate::portable::read::{Item, Reader, is_portable};
 
 /// Options that apply to every record of an input.
 #[derive(Debug, Clone)]
@@ -55,6 +60,20 @@ pub struct Decoder {
     rejects: Vec<Reject>,
     records: u64,
     max_decompressed: usize,
+    portable: Portable,
+    warnings: Vec<String>,
+}
+
+/// Whether the input is a portable file, and its reader.
+enum Portable {
+    No,
+    /// Its meta line was rejected: no line of it can be placed.
+    Broken,
+    Yes {
+        reader: Box<Reader>,
+        session: usize,
+        last_line: Option<u64>,
+    },
 }
 
 /// Where a record sits in its input.
@@ -139,7 +158,9 @@ fn first_byte(raw: &RawValue) -> u8 {
 }
 
 /// Session id from a file name: `<session_id>.<anything>`, and PostHog's own download names
-/// `export-<session_id>-ph-recording.json` / `export-<session_id>-rrweb-recording.json`.
+/// `export-<session_id>-ph-recording.json` / `export-<session_id>-rrweb-recording.json`. `%XX`
+/// escapes in the id are decoded: `replaylake export` escapes ids that are not safe in a file
+/// name (`/`, `.`, spaces, …) that way.
 pub fn session_id_from_file_name(path: &str) -> Option<String> {
     let name = path.rsplit(['/', '\\']).next()?;
     let stem = name.split('.').next()?;
@@ -150,7 +171,12 @@ pub fn session_id_from_file_name(path: &str) -> Option<String> {
                 .or_else(|| s.strip_suffix("-rrweb-recording"))
         })
         .unwrap_or(stem);
-    (!stem.is_empty()).then(|| stem.to_string())
+    let id = if stem.contains('%') {
+        crate::sink::partition::unescape_value(stem)
+    } else {
+        stem.to_string()
+    };
+    (!id.is_empty()).then_some(id)
 }
 
 impl Decoder {
@@ -168,6 +194,8 @@ impl Decoder {
             rejects: Vec::new(),
             records: 0,
             max_decompressed: opts.max_decompressed,
+            portable: Portable::No,
+            warnings: Vec::new(),
         }
     }
 
@@ -203,6 +231,12 @@ impl Decoder {
             Ok(t) => t,
             Err(e) => return self.reject(loc, format!("not UTF-8 text: {e}"), bytes),
         };
+        if self.records == 1 && is_portable(bytes) {
+            return self.portable_meta(loc, bytes);
+        }
+        if !matches!(self.portable, Portable::No) {
+            return self.portable_line(loc, bytes);
+        }
         let trimmed = text.trim_start();
         match trimmed.as_bytes().first() {
             Some(b'[') => self.array_record(loc, text),
@@ -693,14 +727,92 @@ impl Decoder {
         }
     }
 
-    /// The sessions found (in order of first appearance) and the rejected records.
-    pub fn finish(self) -> (Vec<Session>, Vec<Reject>) {
+    /// The sessions found (in order of first appearance), the rejected records and warnings
+    /// about the input as a whole (a portable file without its end line).
+    pub fn finish(mut self) -> (Vec<Session>, Vec<Reject>, Vec<String>) {
+        self.portable_end();
         let format = self.format();
         let mut sessions = self.sessions;
         for s in &mut sessions {
             s.source_format = format.clone();
         }
-        (sessions, self.rejects)
+        (sessions, self.rejects, self.warnings)
+    }
+
+    /// The meta line of a portable file: its session, or a reject of the whole file.
+    fn portable_meta(&mut self, loc: Loc, line: &[u8]) {
+        self.note_format("replaylake-portable");
+        match Reader::start(line, false) {
+            Ok(reader) => {
+                let m = reader.meta().clone();
+                self.sessions.push(Session {
+                    session_id: m.session_id,
+                    id_source: m.id_source,
+                    source_files: vec![self.file.clone()],
+                    source_format: String::new(),
+                    meta: m.meta,
+                    events: Vec::new(),
+                });
+                self.portable = Portable::Yes {
+                    reader: Box::new(reader),
+                    session: self.sessions.len() - 1,
+                    last_line: loc.line,
+                };
+            }
+            Err(e) => {
+                self.portable = Portable::Broken;
+                self.reject(loc, format!("portable meta line: {e}"), line);
+            }
+        }
+    }
+
+    /// A line of a portable file after its meta line: an event of its session, or a reject.
+    fn portable_line(&mut self, loc: Loc, line: &[u8]) {
+        let Portable::Yes {
+            reader,
+            session,
+            last_line,
+        } = &mut self.portable
+        else {
+            let why = "portable file whose meta line was rejected: its lines belong to no session";
+            return self.reject(loc, why, line);
+        };
+        *last_line = loc.line.or(*last_line);
+        let s = &mut self.sessions[*session];
+        match reader.line(line) {
+            Ok(Item::Event { event, .. }) => s.events.push(event),
+            Ok(Item::End { .. }) => {}
+            Err(e) => {
+                let sid = s.session_id.clone();
+                let r = Reject::new(&self.file, loc.line, Some(&sid), e, line);
+                self.rejects.push(r);
+            }
+        }
+    }
+
+    /// A portable file that ends without its end line: what it held lands, and the input is
+    /// reported truncated (a warning, and a reject so that the summary and exit code show it).
+    fn portable_end(&mut self) {
+        let Portable::Yes {
+            reader, last_line, ..
+        } = &self.portable
+        else {
+            return;
+        };
+        if reader.ended() {
+            return;
+        }
+        let sid = reader.meta().session_id.clone();
+        let why = format!(
+            "truncated portable file: it ends after line {} without its end line; the {} event \
+             lines before that were read (the good ones landed)",
+            last_line.unwrap_or(0),
+            reader.event_lines()
+        );
+        tracing::warn!(file = %self.file, session = %sid, "{why}");
+        self.rejects
+            .push(Reject::new(&self.file, None, Some(&sid), why.clone(), b""));
+        self.warnings.push(why);
     }
 }
 
@@ -718,7 +830,8 @@ mod tests {
                 l.as_bytes(),
             );
         }
-        d.finish()
+        let (s, r, _) = d.finish();
+        (s, r)
     }
 
     #[test]

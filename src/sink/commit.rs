@@ -1095,7 +1095,7 @@ pub(super) fn part_stem<'a>(sessions: impl Iterator<Item = (&'a str, &'a str)>) 
 
 /// Reads a column as `to`, whatever type another engine wrote it with (LargeUtf8, Utf8View,
 /// timestamps in other units); `None` when it is missing or cannot be cast.
-pub(super) fn column_as(b: &RecordBatch, name: &str, to: &DataType) -> Option<ArrayRef> {
+pub(crate) fn column_as(b: &RecordBatch, name: &str, to: &DataType) -> Option<ArrayRef> {
     cast(b.column_by_name(name)?, to).ok()
 }
 
@@ -1159,7 +1159,7 @@ pub(super) fn read_index_columns(
 
 /// An old part's rows in the table's current schema: columns the part was written without (an
 /// older schema version) become nulls, types are cast, columns no longer in the schema are dropped.
-pub(super) fn conform(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+pub(crate) fn conform(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = table.schema();
     if batch.schema().fields() == schema.fields() {
         return Ok(batch.clone());

@@ -43,7 +43,9 @@ pub fn unescape_value(v: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&v[i + 1..i + 3], 16) {
+            // bytes, not a str slice: the two bytes after `%` may split a character
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
                 out.push(b);
                 i += 3;
                 continue;
@@ -90,5 +92,7 @@ mod tests {
             }
         }
         assert_eq!(escape_value("01932f1e-cf6a-7e77"), "01932f1e-cf6a-7e77");
+        // a `%` before a multi-byte character is kept, not a panic
+        assert_eq!(unescape_value("x%a\u{e9}"), "x%a\u{e9}");
     }
 }

@@ -46,6 +46,8 @@ pub struct Decoded {
     pub bytes: u64,
     /// xxh3-64 of the input bytes as stored, hex.
     pub fingerprint: String,
+    /// About the input as a whole (a portable file without its end line), for the summary.
+    pub warnings: Vec<String>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -150,6 +152,28 @@ impl<R: Read> Read for Hashing<R> {
 const GZIP: &[u8] = &[0x1f, 0x8b];
 const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
+/// Opens a file for reading its text: gzip and zstd wrappers (nested ones too) are unwrapped,
+/// as [`decode_file`] does. The flag says whether the text comes out of a decompressor (whose
+/// records a reader should then cap).
+pub fn open_text(path: &Path) -> Result<(Box<dyn BufRead>, bool)> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut r: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 16, file));
+    let mut compressed = false;
+    loop {
+        let head = r.fill_buf().map_err(io_err(path))?;
+        if head.starts_with(GZIP) {
+            let gz = flate2::bufread::MultiGzDecoder::new(r);
+            r = Box::new(BufReader::with_capacity(1 << 16, gz));
+        } else if head.starts_with(ZSTD) {
+            let z = zstd::stream::read::Decoder::with_buffer(r).map_err(io_err(path))?;
+            r = Box::new(BufReader::with_capacity(1 << 16, z));
+        } else {
+            return Ok((r, compressed));
+        }
+        compressed = true;
+    }
+}
+
 /// Decodes one file (streaming JSONL; JSON documents and snappy bodies are read whole).
 pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
     let name = path.display().to_string();
@@ -176,12 +200,13 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
         std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io_err(path))?;
     }
     let format = dec.format();
-    let (sessions, rejects) = dec.finish();
+    let (sessions, rejects, warnings) = dec.finish();
     Ok(Decoded {
         file: name,
         format,
         sessions,
         rejects,
+        warnings,
         bytes: hashing.bytes,
         fingerprint: format!("{:016x}", hashing.hash.digest()),
     })
@@ -197,12 +222,13 @@ pub fn decode_bytes(name: &str, bytes: &[u8], opts: &DecodeOptions) -> Decoded {
         dec.reject(Loc::default(), format!("read failed: {e}"), b"");
     }
     let format = dec.format();
-    let (sessions, rejects) = dec.finish();
+    let (sessions, rejects, warnings) = dec.finish();
     Decoded {
         file: name.to_string(),
         format,
         sessions,
         rejects,
+        warnings,
         bytes: bytes.len() as u64,
         fingerprint: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(bytes)),
     }

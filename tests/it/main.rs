@@ -8,6 +8,7 @@ mod convert;
 mod crash;
 mod duckdb;
 mod elements;
+mod export;
 mod faults;
 mod measure;
 mod merge;
