@@ -371,7 +371,8 @@ mod tests {
         let v2 = lines[0].replace("\"version\":\"1\"", "\"version\":\"2\"");
         assert!(
             Reader::start(v2.as_bytes(), false)
-                .err().unwrap()
+                .err()
+                .unwrap()
                 .contains("unsupported version")
         );
     }

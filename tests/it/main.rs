@@ -11,6 +11,7 @@ mod elements;
 mod faults;
 mod measure;
 mod merge;
+mod portable;
 mod pull;
 mod pull_server;
 mod query;
