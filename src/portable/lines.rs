@@ -20,10 +20,11 @@ pub enum Embedded<'a> {
 /// How `text` is embedded: raw when that keeps its bytes and one line.
 pub fn embed(text: &str) -> Embedded<'_> {
     let one_line = !text.bytes().any(|b| b == b'\n' || b == b'\r');
-    if one_line && let Ok(raw) = serde_json::from_str::<&RawValue>(text) {
-        if raw.get().len() == text.len() {
-            return Embedded::Raw(raw);
-        }
+    if one_line
+        && let Ok(raw) = serde_json::from_str::<&RawValue>(text)
+        && raw.get().len() == text.len()
+    {
+        return Embedded::Raw(raw);
     }
     Embedded::Text(text)
 }

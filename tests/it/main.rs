@@ -12,6 +12,7 @@ mod export;
 mod faults;
 mod measure;
 mod merge;
+mod portable;
 mod pull;
 mod pull_server;
 mod query;
