@@ -551,3 +551,64 @@ fn every_store_error_and_kill_during_a_compaction_is_made_good_by_a_rerun() {
     );
     assert!(runs > 20, "only {runs} faulty compactions");
 }
+
+#[test]
+fn every_store_error_during_an_export_fails_clearly_and_a_rerun_exports_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path());
+    let lake = tempfile::tempdir().unwrap();
+    let o = convert_cmd(&files, lake.path()).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let export = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_replaylake"));
+        c.args(["export", "--lake", lake.path().to_str().unwrap()])
+            .args(["--format", "portable", "--out", out.to_str().unwrap(), "-q"])
+            .env_remove("REPLAYLAKE_TEST_FAULTS")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        c
+    };
+    let clean = tempfile::tempdir().unwrap();
+    assert!(export(clean.path()).status().unwrap().success());
+    let want: Vec<(String, Vec<u8>)> = tree(clean.path())
+        .into_iter()
+        .map(|(p, _)| (p.clone(), std::fs::read(clean.path().join(&p)).unwrap()))
+        .collect();
+    assert_eq!(want.len(), 4, "{want:?}");
+    let mut runs = 0;
+    for kind in ["put", "get", "list"] {
+        for n in 1.. {
+            let out = tempfile::tempdir().unwrap();
+            let spec = format!("{kind}:{n}");
+            let o = export(out.path())
+                .env("REPLAYLAKE_TEST_FAULTS", &spec)
+                .output()
+                .unwrap();
+            // the summary (stdout) lists sessions not exported; errors go to stderr
+            let e = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+            if !e.contains("injected fault") {
+                assert!(o.status.success(), "{spec}: {e}");
+                break;
+            }
+            runs += 1;
+            assert!(!e.contains("panicked"), "{spec}: {e}");
+            // a failed run says so: exit 1 (nothing could be read) or 6 (sessions not exported)
+            if !o.status.success() {
+                assert!(matches!(o.status.code(), Some(1) | Some(6)), "{spec}: {e}");
+            }
+            let o = export(out.path()).output().unwrap();
+            assert!(o.status.success(), "{spec}, rerun: {}", stderr(&o));
+            let got: Vec<(String, Vec<u8>)> = tree(out.path())
+                .into_iter()
+                .map(|(p, _)| (p.clone(), std::fs::read(out.path().join(&p)).unwrap()))
+                .collect();
+            assert!(
+                got == want,
+                "{spec}: the rerun's files differ from a clean export"
+            );
+            assert!(n < 500, "{spec}: the export never ends its calls");
+        }
+    }
+    eprintln!("{runs} exports with an injected store error, each followed by a rerun");
+    assert!(runs > 5, "only {runs} faulty exports");
+}
