@@ -4,7 +4,7 @@
 //! A crash between writing a session's new version and rewriting the part that held the old one
 //! leaves two versions in the lake (see [`crate::sink::commit`]); the writer heals that on its
 //! next run, and until then export must pick the same one the writer would keep: the higher
-//! commit sequence (footer key [`COMMIT_SEQ_KEY`]), then the later `converted_at`. Ties, which the
+//! commit sequence (footer key [`crate::sink::writer::COMMIT_SEQ_KEY`]), then the later `converted_at`. Ties, which the
 //! writer breaks by listing order, go to the part whose path sorts last, so that two exports of
 //! one lake agree. Only three columns and the footer of each file are read (projected, over
 //! the store's range reads); memory is one small entry per session of the lake, as the writer's.
@@ -13,16 +13,14 @@ use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
-use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::export::file_reader::StoreFile;
 use crate::schema::Table;
-use crate::sink::commit::column_as;
+use crate::sink::commit::{column_as, commit_seq, index_projection};
 use crate::sink::store::Lake;
-use crate::sink::writer::COMMIT_SEQ_KEY;
 
 /// Recordings files read at once.
 const CONCURRENT_READS: usize = 8;
@@ -123,21 +121,8 @@ async fn read_file(lake: &Lake, meta: object_store::ObjectMeta, rel: &str) -> Re
         }
         Err(e) => return Err(Error::parquet(rel, e)),
     };
-    let seq = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .find(|kv| kv.key == COMMIT_SEQ_KEY)
-        .and_then(|kv| kv.value.as_deref()?.parse().ok())
-        .unwrap_or(0);
-    let schema = builder.schema().clone();
-    let cols: Vec<usize> = ["session_id", "checksum", "converted_at"]
-        .iter()
-        .filter_map(|c| schema.index_of(c).ok())
-        .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let seq = commit_seq(builder.metadata());
+    let mask = index_projection(builder.schema(), builder.parquet_schema());
     let mut stream = builder
         .with_projection(mask)
         .build()

@@ -1123,6 +1123,30 @@ fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// A file's commit sequence from its footer (0 when it has none: written before sequences, or by
+/// another engine).
+pub(crate) fn commit_seq(meta: &datafusion::parquet::file::metadata::ParquetMetaData) -> u64 {
+    meta.file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key == COMMIT_SEQ_KEY)
+        .and_then(|kv| kv.value.as_deref()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The columns the index reads of a `recordings` file: session id, checksum, conversion time.
+pub(crate) fn index_projection(
+    schema: &datafusion::arrow::datatypes::Schema,
+    parquet: &datafusion::parquet::schema::types::SchemaDescriptor,
+) -> ProjectionMask {
+    let cols: Vec<usize> = ["session_id", "checksum", "converted_at"]
+        .iter()
+        .filter_map(|c| schema.index_of(c).ok())
+        .collect();
+    ProjectionMask::roots(parquet, cols)
+}
+
 /// The index columns of a `recordings` file, and the file's commit sequence (0 when it has none:
 /// written before sequences, or by another engine).
 pub(super) fn read_index_columns(
@@ -1131,21 +1155,8 @@ pub(super) fn read_index_columns(
 ) -> Result<(Vec<(String, String, i64)>, u64)> {
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::parquet(location, e))?;
-    let seq = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .find(|kv| kv.key == COMMIT_SEQ_KEY)
-        .and_then(|kv| kv.value.as_deref()?.parse().ok())
-        .unwrap_or(0);
-    let schema = builder.schema().clone();
-    let cols: Vec<usize> = ["session_id", "checksum", "converted_at"]
-        .iter()
-        .filter_map(|c| schema.index_of(c).ok())
-        .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), cols);
+    let seq = commit_seq(builder.metadata());
+    let mask = index_projection(builder.schema(), builder.parquet_schema());
     let reader = builder
         .with_projection(mask)
         .build()
