@@ -82,5 +82,36 @@ pub fn run(args: &DemoArgs, rt: tokio::runtime::Handle) -> Result<i32> {
         args.dest,
         args.dest.trim_end_matches('/')
     );
+    watch_one(&lake, &args.dest, &rt);
     Ok(exit::OK)
+}
+
+/// The first sample, as a page that plays it: written beside the lake when rrweb-player is
+/// installed, else the command that would write it.
+fn watch_one(lake: &Lake, dest: &str, rt: &tokio::runtime::Handle) {
+    const SESSION: &str = "01a20cbb-70a4-701c-b70c-79670ea3fad1";
+    let page = std::path::Path::new(dest.trim_end_matches('/')).with_extension("replay.html");
+    let command = format!(
+        "replaylake replay --lake {dest} --session {SESSION} --out {}",
+        page.display()
+    );
+    let Ok(assets) = crate::replay::player::locate(None) else {
+        println!("\nWatch a recording: scripts/setup-player.sh (once), then\n  {command}");
+        return;
+    };
+    let written = rt
+        .block_on(crate::replay::replay_page(lake, SESSION, &assets))
+        .and_then(|(html, _)| {
+            std::fs::write(&page, html).map_err(|e| Error::Input {
+                path: page.clone(),
+                message: format!("cannot write the page: {e}"),
+            })
+        });
+    match written {
+        Ok(()) => println!(
+            "\nWatch a recording: open {} in a browser (written by: {command})",
+            page.display()
+        ),
+        Err(e) => println!("\nWatch a recording: {command} (here it failed: {e})"),
+    }
 }

@@ -576,6 +576,15 @@ fn help_documents_exit_codes_and_demo_runs() {
     );
     assert!(s.contains("01a20cbb-70a4-701c-b70c-79670ea3fad1"), "{s}");
     assert_eq!(sql_i64(&lake, "SELECT count(*) FROM recordings"), 4);
+    // the way out in the first minute: a page that plays a recording, beside the lake
+    let page = dest.path().join("lake.replay.html");
+    if replaylake::replay::player::locate(None).is_ok() {
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(html.contains("rrwebPlayer") && html.contains("rl-events-0"));
+        assert!(s.contains(&format!("open {}", page.display())), "{s}");
+    } else {
+        assert!(s.contains("scripts/setup-player.sh"), "{s}");
+    }
 }
 
 /// Rewrites every parquet file of `table` in place through `f` (simulates files written by an
