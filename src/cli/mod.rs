@@ -23,8 +23,9 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The job completed, but some input records were rejected (see `<dest>/_rejects/`).
     pub const REJECTED: i32 = 3;
-    /// `pull` completed, but some recordings were skipped because PostHog answered 404 or 410
-    /// (deleted); they are recorded in the checkpoint and not asked for again.
+    /// `pull --fail-on-skipped` completed, but some recordings were skipped because PostHog
+    /// answered 404 or 410 (deleted); they are recorded in the checkpoint and not asked for again.
+    /// Without the flag such a run exits 0 and lists them in its summary.
     pub const SKIPPED: i32 = 4;
     /// `verify` found a problem in some files (damaged, truncated, out of order, not portable).
     pub const INVALID: i32 = 5;
@@ -40,8 +41,9 @@ Exit codes:
   2  usage error
   3  completed, but some input records were rejected: they are listed, with file, line and
      reason, under <dest>/_rejects/
-  4  pull completed, but some recordings were skipped: PostHog answered 404 or 410 (deleted);
-     they are listed in the summary and the checkpoint (3 wins when both apply)
+  4  pull --fail-on-skipped completed, but some recordings were skipped: PostHog answered 404
+     or 410 (deleted); they are listed in the summary and the checkpoint (3 wins when both
+     apply). Without the flag such a run exits 0
   5  verify: some files are not intact portable files (each one's first problem is printed)
   6  export completed, but some sessions could not be exported: listed, with the reason, in
      the summary

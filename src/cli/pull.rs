@@ -57,6 +57,11 @@ pub struct PullArgs {
     /// rebuilt without PostHog: replaylake convert <dest>/_raw --dest ...
     #[arg(long)]
     pub keep_raw: bool,
+    /// Exit 4 when some recordings were skipped because PostHog deleted them (404/410). By
+    /// default they are reported in the summary, remembered in the checkpoint, and the run exits
+    /// 0, so a scheduled run (and its retries) does not fail over a recording that is gone.
+    #[arg(long)]
+    pub fail_on_skipped: bool,
     /// Your PostHog plan's replay API rate limit.
     #[arg(long, value_enum, default_value = "free")]
     pub tier: Tier,
@@ -290,7 +295,7 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
     print_summary(&summary, &args.dest, args.sink.json);
     Ok(if summary.has_rejects() {
         exit::REJECTED
-    } else if summary.has_skipped() {
+    } else if summary.has_skipped() && args.fail_on_skipped {
         exit::SKIPPED
     } else {
         exit::OK

@@ -238,12 +238,13 @@ fn faults_lts_snappy_cursor_and_deleted_recordings() {
             "--page-size",
             "4",
             "--keep-raw",
+            "--fail-on-skipped",
         ],
     );
     assert_eq!(
         out.status.code(),
         Some(4),
-        "exit 4: skipped; {}",
+        "exit 4 with --fail-on-skipped; {}",
         stderr(&out)
     );
     assert_eq!(s["fetched"], 5, "{s}");
@@ -267,6 +268,27 @@ fn faults_lts_snappy_cursor_and_deleted_recordings() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(s["fetched"], 0, "{s}");
     assert_eq!(server.count(|c| &c.sources_calls), sources_before);
+
+    // without --fail-on-skipped a scheduled run over a deleted recording succeeds and says so
+    let fresh = tmp.path().join("fresh");
+    let (out, s) = pull(&server, &fresh, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(s["skipped"][0]["session_id"], deleted.as_str(), "{s}");
+    let key = server.shared.cfg.key.clone();
+    let out = pull_cmd(
+        &server,
+        &tmp.path().join("plain"),
+        &key,
+        &["--rate-limit", FAST],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("skipped {deleted} (HTTP 410)")),
+        "the summary names the deleted recording: {text}"
+    );
 }
 
 #[test]
