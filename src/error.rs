@@ -67,8 +67,10 @@ pub enum Error {
     Usage(String),
 
     /// A failure talking to PostHog (`replaylake pull`); says which API path and HTTP status.
+    /// Boxed as a plain error so that this module, which every layer uses, names none of them
+    /// (the client's `ApiError` converts into it).
     #[error(transparent)]
-    PostHog(Box<crate::source::posthog::ApiError>),
+    PostHog(Box<dyn std::error::Error + Send + Sync>),
 
     #[error("query {name}: {message}")]
     Query { name: String, message: String },

@@ -11,7 +11,7 @@ use crate::decode::DecodeOptions;
 use crate::decode::limit::DEFAULT_MAX_DECOMPRESSED;
 use crate::error::Result;
 use crate::sink::{Lake, Partitioning, SinkOptions};
-use crate::source::expand_inputs;
+use crate::source::expand_inputs_in;
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum PartitionBy {
@@ -24,7 +24,9 @@ pub enum PartitionBy {
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Files, directories (read recursively) or glob patterns. Formats are detected from content.
+    /// Files, directories (read recursively) or glob patterns, local or in an object store
+    /// (s3://, gs://, az://: one object, a prefix, or a glob under it; opened with the same
+    /// credentials and --storage-option as the destination). Formats are detected from content.
     #[arg(required = true)]
     pub inputs: Vec<String>,
     /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
@@ -51,7 +53,7 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
-    let inputs = expand_inputs(&args.inputs)?;
+    let inputs = expand_inputs_in(&args.inputs, &args.sink.storage_options, &rt)?;
     let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
     let mut opts = ConvertOptions {
         decode: DecodeOptions {

@@ -19,8 +19,11 @@ pub struct VerifyArgs {
 pub fn run(args: &VerifyArgs) -> Result<i32> {
     let mut bad = 0usize;
     for f in expand_inputs(&args.files)? {
-        let v = verify_file(&f.path);
-        let name = f.path.display();
+        let Some(path) = f.local_path() else {
+            continue; // expand_inputs lists local files only
+        };
+        let v = verify_file(path);
+        let name = path.display();
         let sid = v.session_id.as_deref().unwrap_or("?");
         match &v.problem {
             None => println!("{name}: ok (session {sid}, {} events)", v.events),

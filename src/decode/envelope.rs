@@ -172,7 +172,7 @@ pub fn session_id_from_file_name(path: &str) -> Option<String> {
         })
         .unwrap_or(stem);
     let id = if stem.contains('%') {
-        crate::sink::partition::unescape_value(stem)
+        crate::names::unescape_value(stem)
     } else {
         stem.to_string()
     };

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::export::file_reader::StoreFile;
 use crate::schema::Table;
 use crate::sink::commit::{column_as, commit_seq, index_projection};
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 /// Recordings files read at once.
 const CONCURRENT_READS: usize = 8;

@@ -30,7 +30,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 pub use out::{Compress, Destination};
 use read::{ExportSession, Mode, PartReader, ReadError};

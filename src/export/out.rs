@@ -2,7 +2,7 @@
 //!
 //! A file goes to a directory or any object store the lake itself accepts ([`Lake::open`]) with
 //! one put: locally a staging file renamed into place, in the cloud an atomic PUT or a multipart
-//! upload that becomes visible only once complete ([`crate::sink::store::put_object`]). So a file
+//! upload that becomes visible only once complete ([`crate::store::put_object`]). So a file
 //! is either absent or whole, and a rerun overwrites it with the same bytes. `--out -` streams
 //! the one file of a single session to a writer the CLI gives (stdout).
 //!
@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 /// Compression of the exported files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

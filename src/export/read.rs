@@ -36,7 +36,7 @@ use crate::schema::Table;
 use crate::sink::commit::column_as;
 use crate::sink::partition::file_path;
 use crate::sink::read::{EVENT_COLUMNS, StoredSession, events_from_columns};
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 /// A session read back, with what export needs of its recordings row beyond [`StoredSession`].
 #[derive(Debug, Clone)]

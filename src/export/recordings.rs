@@ -23,7 +23,7 @@ use crate::export::read::{
 };
 use crate::sink::commit::column_as;
 use crate::sink::read::recordings_from_batch;
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 /// The recordings rows of one part.
 pub enum Recordings {

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::export::index::LakeIndex;
 use crate::query::{lake_context, run_sql};
 use crate::sink::commit::column_as;
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 /// What to export.
 #[derive(Debug, Clone, Default)]

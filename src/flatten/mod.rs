@@ -11,7 +11,9 @@ pub mod elements;
 pub mod events;
 pub mod metrics;
 pub mod network;
+pub mod order;
 pub mod recordings;
+pub mod session;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -23,6 +25,7 @@ pub use events::{EventFields, EventsBuilder};
 pub use metrics::SessionMetrics;
 pub use network::NetworkBuilder;
 pub use recordings::RecordingsBuilder;
+pub use session::{FlatSession, flatten_session};
 
 /// Batches of the three tables for a group of sessions.
 #[derive(Debug, Clone)]

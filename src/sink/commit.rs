@@ -39,15 +39,15 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::decode::Reject;
 use crate::error::{Error, Result};
-use crate::flatten::TableBatches;
+pub use crate::flatten::FlatSession;
 use crate::schema::{TABLES, Table};
-use crate::sink::faults::crash_point;
 use crate::sink::lease::Lease;
 use crate::sink::partition::{Partitioning, file_path, partition_dir};
 use crate::sink::read::StoredSession;
-use crate::sink::store::{Created, Lake};
 use crate::sink::union::{session_rows, stored_session, union};
 use crate::sink::writer::{COMMIT_SEQ_KEY, encode};
+use crate::store::faults::crash_point;
+use crate::store::{Created, Lake};
 
 const JOURNAL_DIR: &str = "_replaylake/journal";
 const RUNS_DIR: &str = "_replaylake/runs";
@@ -75,17 +75,6 @@ impl Default for SinkOptions {
             lease_wait: std::time::Duration::ZERO,
         }
     }
-}
-
-/// A flattened session, ready to be written.
-#[derive(Debug, Clone)]
-pub struct FlatSession {
-    pub session_id: String,
-    pub checksum: String,
-    /// UTC date of the first event, `YYYY-MM-DD`.
-    pub date: String,
-    pub converted_at_ms: i64,
-    pub batches: TableBatches,
 }
 
 /// What the writer did.
@@ -307,7 +296,7 @@ impl LakeWriter {
     }
 
     /// Writes a file: a single PUT, or a multipart upload for large files (see
-    /// [`crate::sink::store::put_object`]); either way the file is visible only once complete.
+    /// [`crate::store::put_object`]); either way the file is visible only once complete.
     pub(super) fn put(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
         let lake = self.lake.clone();
         let len = data.len() as u64;

@@ -21,7 +21,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::error::{Error, Result};
 use crate::schema::Table;
 use crate::sink::commit::column_as;
-use crate::sink::store::Lake;
+use crate::store::Lake;
 
 /// Files read at once.
 const CONCURRENT_READS: usize = 8;

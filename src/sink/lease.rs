@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
-use crate::sink::store::{Created, Lake};
+use crate::store::{Created, Lake};
 
 const LEASE_DIR: &str = "_replaylake/lease";
 

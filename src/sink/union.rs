@@ -20,9 +20,9 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 
-use crate::convert::flatten_session;
 use crate::error::{Error, Result};
-use crate::sink::commit::FlatSession;
+use crate::flatten::FlatSession;
+use crate::flatten::flatten_session;
 use crate::sink::read::{StoredSession, events_from_batch, join_sessions, recordings_from_batch};
 
 /// The rows of session `sid` in one Parquet file of the lake (any engine's types). Only the

@@ -19,21 +19,55 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::capped::{self, Line};
+use super::object::{StoreObject, expand_store_input, is_store_url};
 use crate::decode::envelope::Loc;
 use crate::decode::limit::too_large;
 use crate::decode::{DecodeOptions, Decoder, Reject, Session};
 use crate::error::{Error, Result};
 
-/// An input file found by [`expand_inputs`].
+/// An input found by [`expand_inputs`] or [`expand_inputs_in`].
 #[derive(Debug, Clone)]
 pub struct InputFile {
-    pub path: PathBuf,
+    pub location: Location,
     pub size: u64,
+}
+
+/// Where an input lies.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Local(PathBuf),
+    Object(Arc<StoreObject>),
+}
+
+impl InputFile {
+    fn local(path: PathBuf, size: u64) -> Self {
+        InputFile {
+            location: Location::Local(path),
+            size,
+        }
+    }
+
+    /// The path or URL, as messages and provenance show it.
+    pub fn name(&self) -> String {
+        match &self.location {
+            Location::Local(p) => p.display().to_string(),
+            Location::Object(o) => o.url.clone(),
+        }
+    }
+
+    /// The local path, when the input is a local file.
+    pub fn local_path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::Local(p) => Some(p),
+            Location::Object(_) => None,
+        }
+    }
 }
 
 /// What one input decoded into.
@@ -77,18 +111,42 @@ fn walk(dir: &Path, out: &mut Vec<InputFile>) -> Result<()> {
         if meta.is_dir() {
             walk(&path, out)?;
         } else if meta.is_file() {
-            out.push(InputFile {
-                path,
-                size: meta.len(),
-            });
+            out.push(InputFile::local(path, meta.len()));
         }
     }
     Ok(())
 }
 
-/// Expands paths, directories (recursively; names starting with `.` or `_` are skipped) and glob
-/// patterns into a sorted, de-duplicated list of files.
+/// Expands local paths, directories (recursively; names starting with `.` or `_` are skipped)
+/// and glob patterns into a sorted, de-duplicated list of files.
 pub fn expand_inputs(args: &[String]) -> Result<Vec<InputFile>> {
+    if let Some(url) = args.iter().find(|a| is_store_url(a)) {
+        return Err(Error::Usage(format!(
+            "{url} is an object store URL; this command reads local files only"
+        )));
+    }
+    expand_local(args)
+}
+
+/// As [`expand_inputs`], and object store URLs too (see [`super::object`]), opened with the
+/// object_store `options` and read through `rt`.
+pub fn expand_inputs_in(
+    args: &[String],
+    options: &[(String, String)],
+    rt: &tokio::runtime::Handle,
+) -> Result<Vec<InputFile>> {
+    let (urls, local): (Vec<String>, Vec<String>) =
+        args.iter().cloned().partition(|a| is_store_url(a));
+    let mut out = expand_local(&local)?;
+    for url in &urls {
+        out.extend(expand_store_input(url, options, rt)?);
+    }
+    out.sort_by_key(|f| f.name());
+    out.dedup_by(|a, b| a.name() == b.name());
+    Ok(out)
+}
+
+fn expand_local(args: &[String]) -> Result<Vec<InputFile>> {
     let mut out = Vec::new();
     for arg in args {
         let path = Path::new(arg);
@@ -97,10 +155,7 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<InputFile>> {
             if meta.is_dir() {
                 walk(path, &mut out)?;
             } else {
-                out.push(InputFile {
-                    path: path.to_path_buf(),
-                    size: meta.len(),
-                });
+                out.push(InputFile::local(path.to_path_buf(), meta.len()));
             }
             continue;
         }
@@ -116,10 +171,7 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<InputFile>> {
             if meta.is_dir() {
                 walk(&p, &mut out)?;
             } else {
-                out.push(InputFile {
-                    path: p,
-                    size: meta.len(),
-                });
+                out.push(InputFile::local(p, meta.len()));
             }
         }
         if out.len() == before {
@@ -128,8 +180,8 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<InputFile>> {
             });
         }
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out.dedup_by(|a, b| a.path == b.path);
+    out.sort_by(|a, b| a.local_path().cmp(&b.local_path()));
+    out.dedup_by(|a, b| a.local_path() == b.local_path());
     Ok(out)
 }
 
@@ -174,21 +226,48 @@ pub fn open_text(path: &Path) -> Result<(Box<dyn BufRead>, bool)> {
     }
 }
 
-/// Decodes one file (streaming JSONL; JSON documents and snappy bodies are read whole).
+/// Decodes one local file (streaming JSONL; JSON documents and snappy bodies are read whole).
 pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
-    let name = path.display().to_string();
     let file = File::open(path).map_err(io_err(path))?;
+    let size = file.metadata().map(|m| m.len()).ok();
+    let name = path.display().to_string();
+    decode_reader(&name, file, size, opts).map_err(io_err(path))
+}
+
+/// Decodes one input, local or in an object store.
+pub fn decode_input(input: &InputFile, opts: &DecodeOptions) -> Result<Decoded> {
+    match &input.location {
+        Location::Local(p) => decode_file(p, opts),
+        Location::Object(o) => {
+            let (reader, failure) = o.open()?;
+            let decoded = decode_reader(&o.url, reader, Some(input.size), opts);
+            match (failure.take(), decoded) {
+                (Some(e), _) => Err(Error::store(&o.url, e)),
+                (None, d) => d.map_err(|e| Error::Io {
+                    path: PathBuf::from(&o.url),
+                    source: e,
+                }),
+            }
+        }
+    }
+}
+
+fn decode_reader(
+    name: &str,
+    input: impl Read,
+    size: Option<u64>,
+    opts: &DecodeOptions,
+) -> std::io::Result<Decoded> {
     // a small file needs no 1 MiB buffer (inputs are often many files of ~100 KB)
-    let capacity = file
-        .metadata()
-        .map(|m| (m.len() as usize).saturating_add(1).clamp(8 << 10, 1 << 20))
+    let capacity = size
+        .map(|n| (n as usize).saturating_add(1).clamp(8 << 10, 1 << 20))
         .unwrap_or(1 << 20);
     let mut hashing = Hashing {
-        inner: file,
+        inner: input,
         hash: Xxh3::new(),
         bytes: 0,
     };
-    let mut dec = Decoder::new(&name, opts);
+    let mut dec = Decoder::new(name, opts);
     {
         let reader = BufReader::with_capacity(capacity, &mut hashing);
         let mut containers = Vec::new();
@@ -197,12 +276,12 @@ pub fn decode_file(path: &Path, opts: &DecodeOptions) -> Result<Decoded> {
             dec.reject(Loc::default(), format!("read failed: {e}"), b"");
         }
         // read the rest so the fingerprint covers the whole file
-        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io_err(path))?;
+        std::io::copy(&mut hashing, &mut std::io::sink())?;
     }
     let format = dec.format();
     let (sessions, rejects, warnings) = dec.finish();
     Ok(Decoded {
-        file: name,
+        file: name.to_string(),
         format,
         sessions,
         rejects,

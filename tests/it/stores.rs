@@ -33,7 +33,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use replaylake::sink::Lake;
-use replaylake::sink::store::Created;
+use replaylake::store::Created;
 
 use crate::common::*;
 use crate::pull_server::{Config, TestServer, fixture_recordings};
@@ -501,7 +501,7 @@ fn pull_with_checkpoint(backend: Backend) {
             serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         (out, s)
     };
-    let (out, s) = pull(&[]);
+    let (out, s) = pull(&["--keep-raw"]);
     assert!(out.status.success(), "{backend:?}: {}", stderr(&out));
     assert_eq!(s["fetched"], 6, "{s}");
     let objects = t.objects();
@@ -519,6 +519,97 @@ fn pull_with_checkpoint(backend: Backend) {
     assert_eq!(s["already_done"], 6, "{s}");
     assert_eq!(tables(&t.objects()), tables(&objects));
     assert_eq!(t.fingerprint(), before);
+
+    // the README's recipe: rebuild the lake from <dest>/_raw where it lies
+    let rebuilt = tempfile::tempdir().unwrap();
+    let mut args = vec!["convert".to_string(), format!("{}/_raw", t.url)];
+    let mut d = t.dest_args();
+    d[1] = rebuilt.path().display().to_string();
+    args.extend(d);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = t.cmd(&args).output().unwrap();
+    assert!(out.status.success(), "{backend:?}: {}", stderr(&out));
+    let q = |s: &str| crate::common::sql_i64(rebuilt.path(), s);
+    assert_eq!(
+        (
+            q("SELECT count(*) FROM recordings"),
+            q("SELECT count(*) FROM events")
+        ),
+        (before.0, before.2),
+        "{backend:?}: the lake rebuilt from _raw"
+    );
+}
+
+/// convert reads its inputs where they lie: a prefix in the store, a glob under it, and the
+/// `_raw/` that `pull --keep-raw` keeps, rebuilt into a lake as the README's recipe says.
+fn convert_from_the_store(backend: Backend) {
+    let Some(raw) = target(backend, "inputs") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path());
+    let (want, _ref) = reference(&inputs);
+    let lake = raw.lake();
+    runtime().block_on(async {
+        for p in &inputs {
+            let name = p.file_name().unwrap().to_string_lossy();
+            let body = Bytes::from(std::fs::read(p).unwrap());
+            lake.put(&format!("raw/{name}"), body).await.unwrap();
+        }
+        let skipped = Bytes::from_static(b"{this is no recording");
+        lake.put("raw/_skipped/x.jsonl", skipped).await.unwrap();
+    });
+    let convert = |input: &str, dest: &Path| {
+        let mut args = vec!["convert".to_string(), input.to_string()];
+        // the store's options (endpoints) go with the inputs; the destination is local
+        let mut d = raw.dest_args();
+        d[1] = dest.display().to_string();
+        args.extend(d);
+        args.push("-q".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        raw.cmd(&args).output().unwrap()
+    };
+    let prefix = tmp.path().join("from-prefix");
+    let o = convert(&format!("{}/raw/", raw.url), &prefix);
+    assert_eq!(o.status.code(), Some(3), "{backend:?}: {}", stderr(&o));
+    let fp = |d: &Path| {
+        let q = |s: &str| crate::common::sql_i64(d, s);
+        (
+            q("SELECT count(*) FROM recordings"),
+            q("SELECT count(DISTINCT session_id) FROM recordings"),
+            q("SELECT count(*) FROM events"),
+            q("SELECT count(*) FROM network_requests"),
+            q("SELECT count(DISTINCT date) FROM events"),
+        )
+    };
+    assert_eq!(
+        fp(&prefix),
+        want,
+        "{backend:?}: the prefix, `_` names skipped"
+    );
+    let source = crate::common::sql_i64(
+        &prefix,
+        &format!(
+            "SELECT count(*) FROM recordings WHERE source_file LIKE '{}/raw/%'",
+            raw.url
+        ),
+    );
+    assert_eq!(source, want.0, "{backend:?}: provenance names the objects");
+
+    let globbed = tmp.path().join("from-glob");
+    let o = convert(&format!("{}/raw/ph-*.jsonl", raw.url), &globbed);
+    assert_eq!(o.status.code(), Some(0), "{backend:?}: {}", stderr(&o));
+    assert_eq!(
+        crate::common::sql_i64(&globbed, "SELECT count(*) FROM recordings"),
+        6
+    );
+
+    let o = convert(
+        &format!("{}/raw/nothing-*.jsonl", raw.url),
+        &tmp.path().join("none"),
+    );
+    assert_eq!(o.status.code(), Some(1), "{backend:?}: {}", stderr(&o));
+    assert!(stderr(&o).contains("nothing-*.jsonl"), "{}", stderr(&o));
 }
 
 /// A convert killed while a multipart upload is in flight: no partial file is visible (every
@@ -837,6 +928,19 @@ fn azure_pull_with_checkpoint() {
 #[test]
 fn gcs_pull_with_checkpoint() {
     pull_with_checkpoint(Backend::Gcs);
+}
+
+#[test]
+fn s3_convert_from_the_store() {
+    convert_from_the_store(Backend::S3);
+}
+#[test]
+fn azure_convert_from_the_store() {
+    convert_from_the_store(Backend::Azure);
+}
+#[test]
+fn gcs_convert_from_the_store() {
+    convert_from_the_store(Backend::Gcs);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::sink::Lake;
+use crate::store::Lake;
 
 pub const STATE_FORMAT: u32 = 1;
 const STATE_DIR: &str = "_replaylake/state";

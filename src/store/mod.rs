@@ -21,6 +21,8 @@
 //! implement it (S3 with `aws_conditional_put=disabled`, some S3-compatible servers) it falls back
 //! to a plain put, logged once; callers keep their idempotent semantics either way.
 
+pub mod faults;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,7 +103,7 @@ impl Lake {
             let store_url =
                 Url::from_directory_path(&abs).map_err(|_| bad("not an absolute path".into()))?;
             return Ok(Lake {
-                store: crate::sink::faults::wrap(Arc::new(store)).map_err(bad)?,
+                store: crate::store::faults::wrap(Arc::new(store)).map_err(bad)?,
                 root: Path::default(),
                 url: url.to_string(),
                 store_url,
@@ -140,7 +142,7 @@ impl Lake {
         store_url.set_query(None);
         store_url.set_fragment(None);
         Ok(Lake {
-            store: crate::sink::faults::wrap(store).map_err(bad)?,
+            store: crate::store::faults::wrap(store).map_err(bad)?,
             root,
             url: url.to_string(),
             store_url,
