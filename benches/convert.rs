@@ -2,7 +2,7 @@
 //! (tests/data/realclient: posthog-js blob_v2 with cv 2024-10 compressed payloads).
 //!
 //! - `decode`: bytes to sessions ([`replaylake::source::decode_bytes`]);
-//! - `decode_order_flatten`: the same, then order and flatten ([`replaylake::convert::flatten_session`]),
+//! - `decode_order_flatten`: the same, then order and flatten ([`replaylake::flatten::flatten_session`]),
 //!   i.e. what one convert worker does per file;
 //! - `order`: [`replaylake::decode::Session::finish`] (sort, drop duplicates, checksum) on 40k
 //!   events, all in one millisecond or each in its own;
@@ -21,7 +21,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use replaylake::convert::flatten_session;
+use replaylake::flatten::flatten_session;
 use replaylake::decode::compressed::{CV_2024_10, decompress_data};
 use replaylake::decode::utf8;
 use replaylake::decode::{DecodeOptions, Event, Session, SessionIdSource};

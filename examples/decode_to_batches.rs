@@ -3,7 +3,7 @@
 //! `cargo run --example decode_to_batches [FILE]` (default: a bundled real posthog-js recording)
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use replaylake::convert::flatten_session;
+use replaylake::flatten::flatten_session;
 use replaylake::decode::DecodeOptions;
 use replaylake::source::decode_bytes;
 
