@@ -21,10 +21,10 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use replaylake::flatten::flatten_session;
 use replaylake::decode::compressed::{CV_2024_10, decompress_data};
 use replaylake::decode::utf8;
 use replaylake::decode::{DecodeOptions, Event, Session, SessionIdSource};
+use replaylake::flatten::flatten_session;
 use replaylake::schema::TABLES;
 use replaylake::sink::writer::encode;
 use replaylake::source::decode_bytes;

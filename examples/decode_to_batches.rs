@@ -3,8 +3,8 @@
 //! `cargo run --example decode_to_batches [FILE]` (default: a bundled real posthog-js recording)
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use replaylake::flatten::flatten_session;
 use replaylake::decode::DecodeOptions;
+use replaylake::flatten::flatten_session;
 use replaylake::source::decode_bytes;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

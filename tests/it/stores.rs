@@ -359,15 +359,19 @@ fn reference(inputs: &[PathBuf]) -> ((i64, i64, i64, i64, i64), tempfile::TempDi
     let tmp = tempfile::tempdir().unwrap();
     let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
     crate::common::convert(&refs, tmp.path(), &Default::default());
-    let q = |s: &str| crate::common::sql_i64(tmp.path(), s);
-    let fp = (
+    (local_fingerprint(tmp.path()), tmp)
+}
+
+/// [`Target::fingerprint`] of a local lake.
+fn local_fingerprint(dir: &Path) -> (i64, i64, i64, i64, i64) {
+    let q = |s: &str| crate::common::sql_i64(dir, s);
+    (
         q("SELECT count(*) FROM recordings"),
         q("SELECT count(DISTINCT session_id) FROM recordings"),
         q("SELECT count(*) FROM events"),
         q("SELECT count(*) FROM network_requests"),
         q("SELECT count(DISTINCT date) FROM events"),
-    );
-    (fp, tmp)
+    )
 }
 
 /// convert, query, rejects, rerun idempotency, multipart, create-only.
@@ -572,18 +576,8 @@ fn convert_from_the_store(backend: Backend) {
     let prefix = tmp.path().join("from-prefix");
     let o = convert(&format!("{}/raw/", raw.url), &prefix);
     assert_eq!(o.status.code(), Some(3), "{backend:?}: {}", stderr(&o));
-    let fp = |d: &Path| {
-        let q = |s: &str| crate::common::sql_i64(d, s);
-        (
-            q("SELECT count(*) FROM recordings"),
-            q("SELECT count(DISTINCT session_id) FROM recordings"),
-            q("SELECT count(*) FROM events"),
-            q("SELECT count(*) FROM network_requests"),
-            q("SELECT count(DISTINCT date) FROM events"),
-        )
-    };
     assert_eq!(
-        fp(&prefix),
+        local_fingerprint(&prefix),
         want,
         "{backend:?}: the prefix, `_` names skipped"
     );
