@@ -33,6 +33,9 @@ pub struct ConvertOptions {
     pub sink: SinkOptions,
     /// Decoding threads (default: available cores).
     pub threads: usize,
+    /// Set (by a Ctrl-C handler) to stop early: no new file is started, the files already read
+    /// are committed and the run is recorded as interrupted.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for ConvertOptions {
@@ -43,6 +46,7 @@ impl Default for ConvertOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            stop: None,
         }
     }
 }
@@ -83,6 +87,9 @@ pub struct ConvertSummary {
     /// memory does not grow with the number of inputs; every session's input file is in the
     /// `recordings` table (`source_file`).
     pub files_report: Vec<FileReport>,
+    /// The run was stopped early (Ctrl-C): what it read is committed, the rest is not read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl ConvertSummary {
@@ -180,6 +187,11 @@ pub fn convert_files(
     // encodes a part (with 2 cores the OS then overlaps the two instead of idling one).
     let (res_tx, res_rx) = crossbeam_channel::bounded::<Result<Work>>(threads * PENDING_PER_THREAD);
 
+    let stopped = || {
+        opts.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    };
     let outcome: Result<()> = std::thread::scope(|scope| {
         for _ in 0..threads {
             let work_rx = work_rx.clone();
@@ -187,6 +199,9 @@ pub fn convert_files(
             let dopts = &opts.decode;
             scope.spawn(move || {
                 for (i, f) in work_rx.iter() {
+                    if stopped() {
+                        break;
+                    }
                     let r = process(i, &f.path, dopts, now_ms);
                     if res_tx.send(r).is_err() {
                         break;
@@ -197,7 +212,11 @@ pub fn convert_files(
         drop(res_tx);
         let mut first_err = None;
         for r in res_rx.iter() {
-            if first_err.is_some() {
+            if stopped() {
+                // files decoded but not taken yet are dropped: a rerun reads them
+                summary.interrupted = true;
+            }
+            if first_err.is_some() || summary.interrupted {
                 continue;
             }
             let mut work = match r {
@@ -266,6 +285,8 @@ pub fn convert_files(
                 }
             }
             progress(report.bytes);
+            tracing::info!(file = %report.file, format = %report.format, sessions = report.sessions.len(),
+                events = report.events, rejected = report.rejected, "input read");
             if report.events == 0 {
                 summary.files_without_events += 1;
             }
@@ -280,7 +301,11 @@ pub fn convert_files(
     });
     outcome?;
 
-    // Sessions spread over several inputs: decode their files again and merge the fragments.
+    // Sessions spread over several inputs: decode their files again and merge the fragments
+    // (not after an interruption: a rerun adds what the fragments lack).
+    if summary.interrupted {
+        to_merge.clear();
+    }
     for (sid, more) in &to_merge {
         let Some(first) = first_seen.get(sid.as_str()) else {
             continue;
@@ -318,6 +343,7 @@ pub fn convert_files(
         "sessions": summary.sessions,
         "events": summary.events,
         "rejected": summary.rejected,
+        "interrupted": summary.interrupted,
     });
     summary.sink = writer.finish(&brief)?;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -551,6 +551,13 @@ pub fn pull(
         watermark: st.watermark.clone(),
         ..Default::default()
     };
+    if opts.since.is_some() && opts.until.is_none() && since >= until {
+        return Err(Error::Usage(format!(
+            "--since {} is not before the default --until, now minus --lag ({}): the window is \
+             empty (give an earlier --since, or a shorter --lag)",
+            summary.since, summary.until
+        )));
+    }
     if since >= until {
         tracing::info!(since = %summary.since, until = %summary.until, "empty window: nothing to pull");
         summary.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -110,18 +110,12 @@ fn resolve_sql(args: &QueryArgs) -> Result<String> {
     }
 }
 
-fn open_lake(args: &QueryArgs) -> Result<Lake> {
-    let local = !args.lake.contains("://") || args.lake.starts_with("file://");
-    if local {
-        let path = Path::new(args.lake.strip_prefix("file://").unwrap_or(&args.lake));
-        if !path.is_dir() {
-            return Err(Error::Usage(format!(
-                "no lake at {}: convert some recordings first (replaylake convert INPUT --dest {})",
-                args.lake, args.lake
-            )));
-        }
-    }
-    Lake::open(&args.lake, &args.storage_options)
+/// The lake to read: it must exist and be a lake (never created, never an empty answer from a
+/// folder that holds none of its tables).
+fn open_lake(args: &QueryArgs, rt: &tokio::runtime::Handle) -> Result<Lake> {
+    let lake = Lake::open_existing(&args.lake, &args.storage_options)?;
+    rt.block_on(lake.check_is_lake())?;
+    Ok(lake)
 }
 
 fn write_output(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
@@ -186,6 +180,19 @@ fn write_parquet(
     Ok(())
 }
 
+/// An error planning the SQL is the user's (exit 2: an unknown table or column, a syntax error, a
+/// write without --allow-writes); anything else is a failure reading the lake.
+fn sql_error(e: datafusion::error::DataFusionError, args: &QueryArgs) -> Error {
+    if crate::query::is_plan_error(&e) {
+        Error::Query {
+            name: args.file.clone().unwrap_or_else(|| "(command line)".into()),
+            message: e.to_string(),
+        }
+    } else {
+        e.into()
+    }
+}
+
 pub fn run(args: &QueryArgs, rt: tokio::runtime::Handle) -> Result<i32> {
     if args.list {
         return list(args);
@@ -213,12 +220,13 @@ pub fn run(args: &QueryArgs, rt: tokio::runtime::Handle) -> Result<i32> {
             "--format parquet writes a file: give --output FILE".into(),
         ));
     }
-    let lake = open_lake(args)?;
+    let lake = open_lake(args, &rt)?;
     let (batches, schema) = rt.block_on(async {
         let ctx = lake_context(&lake).await?;
         let df = ctx
             .sql_with_options(&sql, sql_options(args.allow_writes))
-            .await?;
+            .await
+            .map_err(|e| sql_error(e, args))?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
         let mut batches = df.collect().await?;
         if batches.is_empty() {

@@ -353,9 +353,25 @@ pub fn find(spec: &str, dir: Option<&Path>) -> Result<LibraryQuery> {
     }
     match BUILTIN.iter().find(|(n, _)| *n == name) {
         Some((n, text)) => LibraryQuery::parse(n, text, "builtin"),
-        None => Err(Error::Usage(format!(
-            "no query file {spec:?} and no library query named {name:?} (see `replaylake query --list`)"
-        ))),
+        None => {
+            let mut names: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+            if let Some(dir) = dir
+                && let Ok(entries) = std::fs::read_dir(dir)
+            {
+                names.extend(entries.filter_map(|e| {
+                    let p = e.ok()?.path();
+                    (p.extension()? == "sql")
+                        .then(|| p.file_stem()?.to_str().map(str::to_string))?
+                }));
+            }
+            let hint = crate::error::did_you_mean(&name, names.iter().map(String::as_str))
+                .map(|n| format!(": did you mean {n}?"))
+                .unwrap_or_default();
+            Err(Error::Usage(format!(
+                "no query file {spec:?} and no library query named {name:?}{hint} (see \
+                 `replaylake query --list`)"
+            )))
+        }
     }
 }
 

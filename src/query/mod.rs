@@ -98,6 +98,17 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
     Ok(df.collect().await?)
 }
 
+/// Whether a DataFusion error says the SQL itself is wrong (it does not parse or plan: an unknown
+/// table or column, a type mismatch), as opposed to a failure reading the lake.
+pub fn is_plan_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::Plan(_) | D::SQL(..) | D::SchemaError(..) => true,
+        D::Context(_, inner) | D::Diagnostic(_, inner) => is_plan_error(inner),
+        _ => false,
+    }
+}
+
 /// What SQL may do: only read, unless `allow_writes` (then `COPY … TO`, `CREATE EXTERNAL TABLE`,
 /// `SET` and the like run too). Queries over the lake never need to write, and a query from a
 /// dashboard or a shared script should not be able to.
