@@ -300,6 +300,10 @@ pub fn convert_files(
         }
     });
     outcome?;
+    // a stop that came after the last result was taken, before every file was read
+    if stopped() && summary.files < u64::from(input_count) {
+        summary.interrupted = true;
+    }
 
     // Sessions spread over several inputs: decode their files again and merge the fragments
     // (not after an interruption: a rerun adds what the fragments lack).

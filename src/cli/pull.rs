@@ -247,6 +247,17 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
             until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )));
     }
+    if let (Some(since), None) = (args.since, args.until) {
+        let until = Utc::now() - chrono::Duration::from_std(args.lag).unwrap_or_default();
+        if since >= until {
+            return Err(Error::Usage(format!(
+                "--since {} is not before the default --until, now minus --lag ({}): the window \
+                 is empty (give an earlier --since, or a shorter --lag)",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+    }
     let key = api_key(args)?;
     let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
     let mut opts = PullOptions::new(&args.host, &args.project, key);

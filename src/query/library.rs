@@ -278,10 +278,12 @@ pub fn substitute(text: &str, values: &[(String, String)], query: &str) -> Resul
         match after.find('}') {
             Some(j) if is_ident(&after[..j]) => {
                 let key = &after[..j];
-                let v = values
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .ok_or_else(|| query_error(query, format!("no value for ${{{key}}}")))?;
+                let v = values.iter().find(|(k, _)| k == key).ok_or_else(|| {
+                    query_error(
+                        query,
+                        format!("no value for ${{{key}}} (give --param {key}=VALUE)"),
+                    )
+                })?;
                 out.push_str(&v.1);
                 rest = &after[j + 1..];
             }
@@ -317,6 +319,42 @@ pub fn builtin() -> Result<Vec<LibraryQuery>> {
         .iter()
         .map(|(name, text)| LibraryQuery::parse(name, text, "builtin"))
         .collect()
+}
+
+/// Whether a SQL text declares parameters the library's way (`-- @param` in its header).
+pub fn declares_params(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| l.is_empty() || l.starts_with("--"))
+        .any(|l| l.trim_start_matches('-').trim_start().starts_with("@param"))
+}
+
+/// Every `*.sql` file of a directory that is a library query, sorted by name, and the others
+/// with the reason they are not.
+pub fn load_dir_lenient(dir: &Path) -> Result<(Vec<LibraryQuery>, Vec<(PathBuf, String)>)> {
+    let mut ok = vec![];
+    let mut skipped = vec![];
+    for p in sql_files(dir)? {
+        match LibraryQuery::from_file(&p) {
+            Ok(q) => ok.push(q),
+            Err(e) => skipped.push((p, e.to_string())),
+        }
+    }
+    Ok((ok, skipped))
+}
+
+fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql") && p.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 /// Every `*.sql` file of a directory, sorted by name.

@@ -517,3 +517,278 @@ fn ctrl_c_during_convert_says_so_commits_what_was_read_and_records_the_run() {
         400
     );
 }
+
+/// Runs the binary with stdout and stderr in files under `out_dir`; its exit code and peak RSS,
+/// from its own `VmHWM` (wait4's figure counts the test process's memory at the spawn too).
+fn peak_rss(args: &[&str], out_dir: &Path) -> (i32, u64) {
+    let out = std::fs::File::create(out_dir.join("stdout")).unwrap();
+    let err = std::fs::File::create(out_dir.join("stderr")).unwrap();
+    let mut child = Command::new(bin_path())
+        .args(args)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status)
+            && let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            return (st.code().unwrap_or(-1), peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A lake of the six realclient recordings, converted by the binary into `<cwd>/lake`.
+fn six_lake(cwd: &Path) -> PathBuf {
+    let inputs: Vec<String> = (1..=6)
+        .map(|n| {
+            realclient(&format!("ph-s2202-0{n}.blob.jsonl"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["convert", "--dest", "lake", "-q"];
+    args.extend(inputs.iter().map(String::as_str));
+    let r = run_in(cwd, &args, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    cwd.join("lake")
+}
+
+#[test]
+fn query_streams_a_big_result_to_csv_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let lake = six_lake(cwd);
+    let events = sql_i64(&lake, "SELECT count(*) FROM events");
+    let copies = 300;
+    // every event, whole (its JSON payload too), 40 times over: far more than the lake's size
+    let sql = format!("SELECT e.*, g.value AS copy FROM events e, generate_series(1, {copies}) g");
+    let out = tempfile::tempdir().unwrap();
+    let (code, rss) = peak_rss(
+        &["query", "--lake", lake.to_str().unwrap(), &sql],
+        out.path(),
+    );
+    let stderr = std::fs::read_to_string(out.path().join("stderr")).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let csv_bytes = std::fs::metadata(out.path().join("stdout")).unwrap().len();
+    // the count the query itself gives
+    let n = run_in(
+        cwd,
+        &["query", &format!("SELECT count(*) AS n FROM ({sql}) q")],
+        &[],
+    );
+    assert_eq!(n.stdout, format!("n\n{}\n", events * copies));
+    // the CSV holds them all: parse it with Arrow's reader and count
+    let schema = {
+        let f = std::fs::File::open(out.path().join("stdout")).unwrap();
+        let (s, _) = datafusion::arrow::csv::reader::Format::default()
+            .with_header(true)
+            .infer_schema(f, Some(1))
+            .unwrap();
+        // every column as text: only the records are counted
+        let fields: Vec<_> = s
+            .fields()
+            .iter()
+            .map(|f| {
+                datafusion::arrow::datatypes::Field::new(
+                    f.name(),
+                    datafusion::arrow::datatypes::DataType::Utf8,
+                    true,
+                )
+            })
+            .collect();
+        std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+    };
+    let f = std::fs::File::open(out.path().join("stdout")).unwrap();
+    assert!(
+        schema.field(0).name() == "session_id" && schema.fields().last().unwrap().name() == "copy",
+        "{schema:?}"
+    );
+    let reader = datafusion::arrow::csv::ReaderBuilder::new(schema)
+        .with_header(true)
+        .build(f)
+        .unwrap();
+    let parsed: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(parsed as i64, events * copies);
+    // memory: what the result would take held whole is several times the peak of the run
+    assert!(
+        rss < csv_bytes,
+        "peak RSS {rss} B for a {csv_bytes} B result: the result was held in memory"
+    );
+}
+
+#[test]
+fn a_table_shows_the_first_rows_and_counts_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    small_lake(cwd);
+    let sql = "SELECT value FROM generate_series(1, 1000) ORDER BY value";
+    let r = run_in(cwd, &["query", "--format", "table", sql], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    // +-------+ | value | +-------+ then 40 rows, +-------+, the count
+    assert_eq!(lines.len(), 3 + 40 + 1 + 1, "{}", r.stdout);
+    assert_eq!(lines[3], "| 1     |");
+    assert_eq!(lines[42], "| 40    |");
+    assert_eq!(
+        lines[44],
+        "… 960 more rows (1000 in all, 40 shown; all of them with --format csv, -o FILE or \
+         --max-rows 0)"
+    );
+    let r = run_in(
+        cwd,
+        &["query", "--format", "table", "--max-rows", "0", sql],
+        &[],
+    );
+    assert_eq!(r.stdout.lines().count(), 3 + 1000 + 1, "{}", r.stdout);
+    // a result within the cap prints as before, with no count
+    let r = run_in(cwd, &["query", "--format", "table", "SELECT 1 AS one"], &[]);
+    assert_eq!(r.stdout, "+-----+\n| one |\n+-----+\n| 1   |\n+-----+\n");
+    // on a terminal the table is the default (and capped); piped, CSV
+    let r = run_in(cwd, &["query", sql], &[]);
+    assert_eq!(r.stdout.lines().count(), 1001);
+    if Path::new("/usr/bin/script").exists() {
+        let cmd = format!("{} query \"{sql}\"", bin_path().display());
+        let o = Command::new("/usr/bin/script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(s.contains("… 960 more rows"), "{s}");
+    }
+}
+
+#[test]
+fn the_output_format_follows_the_file_extension() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    small_lake(cwd);
+    let sql = "SELECT session_id, event_count FROM recordings";
+    for (file, check) in [
+        ("out.ndjson", "{\"session_id\":\"ph-s2202-01\","),
+        ("out.jsonl", "{\"session_id\":\"ph-s2202-01\","),
+        ("out.csv", "session_id,event_count\nph-s2202-01,"),
+        ("out.txt", "session_id,event_count\nph-s2202-01,"),
+    ] {
+        let r = run_in(cwd, &["query", sql, "-o", file], &[]);
+        assert_eq!(r.code, Some(0), "{file}: {}", r.stderr);
+        let text = std::fs::read_to_string(cwd.join(file)).unwrap();
+        assert!(text.starts_with(check), "{file}: {text}");
+    }
+    let r = run_in(cwd, &["query", sql, "-o", "out.parquet"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let b = std::fs::read(cwd.join("out.parquet")).unwrap();
+    assert!(b.starts_with(b"PAR1") && b.ends_with(b"PAR1"));
+    // an empty result keeps its header
+    let r = run_in(
+        cwd,
+        &["query", "SELECT session_id FROM recordings WHERE false"],
+        &[],
+    );
+    assert_eq!(r.stdout, "session_id\n");
+}
+
+#[test]
+fn a_corrupt_part_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let lake = small_lake(cwd);
+    let (part, _) = tree(&lake)
+        .into_iter()
+        .find(|(p, _)| p.starts_with("events/") && p.ends_with(".parquet"))
+        .unwrap();
+    // a damaged footer: the last bytes overwritten
+    let path = lake.join(&part);
+    let mut b = std::fs::read(&path).unwrap();
+    let n = b.len();
+    b[n - 8..].copy_from_slice(b"garbage!");
+    std::fs::write(&path, b).unwrap();
+    let r = run_in(
+        cwd,
+        &["query", "SELECT session_id, event_type FROM events"],
+        &[],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with(&format!("error: ./lake/{part}: unreadable Parquet part (")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("move the file out of the lake"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn ordinary_sql_files_stdin_and_an_unrelated_queries_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    small_lake(cwd);
+    // a SQL file without the library's header, with a placeholder it does not declare
+    std::fs::write(
+        cwd.join("mine.sql"),
+        "-- how many recordings since a day\nSELECT count(*) AS n FROM recordings WHERE date >= ${d}\n",
+    )
+    .unwrap();
+    let r = run_in(
+        cwd,
+        &["query", "--file", "mine.sql", "-p", "d=2000-01-01"],
+        &[],
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (Some(0), "n\n1\n"),
+        "{}",
+        r.stderr
+    );
+    let r = run_in(cwd, &["query", "--file", "mine.sql"], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no value for ${d} (give --param d=VALUE)"),
+        "{}",
+        r.stderr
+    );
+    // SQL from standard input
+    for args in [&["query", "-"][..], &["query", "--file", "-"][..]] {
+        let mut child = Command::new(bin_path())
+            .args(args)
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            b"SELECT count(*) AS n FROM events WHERE session_id = 'ph-s2202-01' AND false",
+        )
+        .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "n\n0\n", "{args:?}");
+    }
+    // a queries/ folder of someone else's in the working directory
+    std::fs::create_dir(cwd.join("queries")).unwrap();
+    std::fs::write(cwd.join("queries/report.sql"), "select 1").unwrap();
+    let r = run_in(cwd, &["query", "--list"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("rage_clicks"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("queries/report.sql is not a library query, passed over"),
+        "{}",
+        r.stderr
+    );
+}
