@@ -792,3 +792,32 @@ fn ordinary_sql_files_stdin_and_an_unrelated_queries_folder() {
         r.stderr
     );
 }
+
+#[test]
+fn every_help_lists_the_exit_codes_and_schema_prints_what_parsers_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    for cmd in [
+        "convert", "pull", "query", "schema", "demo", "export", "verify", "replay", "compact",
+    ] {
+        let r = run_in(cwd, &[cmd, "--help"], &[]);
+        assert_eq!(r.code, Some(0), "{cmd}");
+        assert!(
+            r.stdout.contains("Exit codes:\n  0  success") && r.stdout.contains("  2  usage error"),
+            "{cmd} --help: {}",
+            r.stdout
+        );
+    }
+    // every table's contract as one JSON document
+    let r = run_in(cwd, &["schema"], &[]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    for t in ["events", "recordings", "network_requests"] {
+        assert!(doc[t].is_object(), "{t}");
+    }
+    let r = run_in(cwd, &["schema", "events", "--format", "sql"], &[]);
+    assert!(
+        r.stdout.contains("  date VARCHAR NOT NULL") && r.stdout.contains("PARTITIONED BY (date);"),
+        "{}",
+        r.stdout
+    );
+}
