@@ -329,9 +329,12 @@ pub fn declares_params(text: &str) -> bool {
         .any(|l| l.trim_start_matches('-').trim_start().starts_with("@param"))
 }
 
+/// A file passed over by [`load_dir_lenient`], with the reason.
+pub type Skipped = (PathBuf, String);
+
 /// Every `*.sql` file of a directory that is a library query, sorted by name, and the others
 /// with the reason they are not.
-pub fn load_dir_lenient(dir: &Path) -> Result<(Vec<LibraryQuery>, Vec<(PathBuf, String)>)> {
+pub fn load_dir_lenient(dir: &Path) -> Result<(Vec<LibraryQuery>, Vec<Skipped>)> {
     let mut ok = vec![];
     let mut skipped = vec![];
     for p in sql_files(dir)? {
