@@ -1,7 +1,7 @@
 //! The `replaylake` binary: parses the command line and runs a command; errors print their
 //! `Display` and map to the exit codes documented in `--help`.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use replaylake::cli::{self, Cli, Command, exit};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
@@ -40,7 +40,12 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let args = match Cli::try_parse() {
+    // every command's --help ends with the exit codes, as the top level's does
+    let parsed = Cli::command()
+        .mut_subcommands(|c| c.after_help(cli::EXIT_CODES_HELP))
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -86,7 +91,7 @@ fn main() {
         Command::Demo(a) => cli::demo::run(a, handle),
         Command::Pull(a) => cli::pull::run(a, args.quiet, handle),
         Command::Query(a) => cli::query::run(a, handle),
-        Command::Compact(a) => cli::compact::run(a, handle),
+        Command::Compact(a) => cli::compact::run(a, args.quiet, handle),
         Command::Export(a) => cli::export::run(a, args.quiet, handle),
         Command::Verify(a) => cli::verify::run(a),
         Command::Replay(a) => cli::replay::run(a, args.quiet, handle),
@@ -95,7 +100,11 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::exit(exit::FAILED);
+            std::process::exit(if e.is_usage() {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            });
         }
     }
 }

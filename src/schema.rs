@@ -54,7 +54,11 @@ impl Table {
         TABLES
             .into_iter()
             .find(|t| t.name() == name)
-            .ok_or_else(|| Error::UnknownTable(name.to_string()))
+            .ok_or_else(|| Error::UnknownTable {
+                name: name.to_string(),
+                suggestion: crate::error::did_you_mean(name, TABLES.iter().map(|t| t.name()))
+                    .map(str::to_string),
+            })
     }
 
     /// The table's Arrow schema (without the hive partition columns, which live in the path).
@@ -705,30 +709,32 @@ pub fn published_json(table: Table) -> String {
     s
 }
 
-/// A `CREATE TABLE` statement for a table, for engines that want DDL.
+/// A `CREATE TABLE` statement for a table, for engines that want DDL: the file columns, then the
+/// `date` partition column (from the `date=YYYY-MM-DD` directories, a string) and the
+/// partitioning.
 pub fn create_table_sql(table: Table) -> String {
     let schema = table.schema();
     let mut s = format!(
-        "-- {}\nCREATE TABLE {} (\n",
+        "-- {}\n-- Parquet files under {}/{DATE_PARTITION}=YYYY-MM-DD/ (hive partitioning; \
+         convert --partition-by date,session adds a {SESSION_PARTITION}=ID level, whose value is \
+         the session_id column).\nCREATE TABLE {} (\n",
         table.description(),
+        table.name(),
         table.name()
     );
-    for (i, f) in schema.fields().iter().enumerate() {
-        let comma = if i + 1 < schema.fields().len() {
-            ","
-        } else {
-            ""
-        };
+    for f in schema.fields() {
         let null = if f.is_nullable() { "" } else { " NOT NULL" };
         s.push_str(&format!(
-            "  {} {}{}{}\n",
+            "  {} {}{},\n",
             f.name(),
             sql_type_name(f.data_type()),
-            null,
-            comma
+            null
         ));
     }
-    s.push_str(");\n");
+    s.push_str(&format!(
+        "  {DATE_PARTITION} VARCHAR NOT NULL -- partition: UTC date of the session's first event, \
+         YYYY-MM-DD\n)\nPARTITIONED BY ({DATE_PARTITION});\n"
+    ));
     s
 }
 

@@ -8,9 +8,11 @@ use crate::sink::{Lake, LakeWriter, SinkOptions};
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
-    #[arg(long, short = 'l', default_value = "./lake", env = "REPLAYLAKE_DEST")]
-    pub lake: String,
+    /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix
+    /// [default: REPLAYLAKE_LAKE, as query reads; else REPLAYLAKE_DEST, as convert and pull
+    /// write; else ./lake].
+    #[arg(long, short = 'l')]
+    pub lake: Option<String>,
     /// Largest file to write, in MiB of compressed Parquet: the parts of a partition are merged in
     /// groups up to this size. Memory is about twice this.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
@@ -27,8 +29,21 @@ pub struct CompactArgs {
     pub json: bool,
 }
 
-pub fn run(args: &CompactArgs, rt: tokio::runtime::Handle) -> Result<i32> {
-    let lake = Lake::open(&args.lake, &args.storage_options)?;
+/// `--lake`, else `REPLAYLAKE_LAKE` (what `query` reads), else `REPLAYLAKE_DEST` (the name compact
+/// read first, kept as an alias), else `./lake`.
+fn lake_url(args: &CompactArgs) -> String {
+    args.lake
+        .clone()
+        .or_else(|| std::env::var("REPLAYLAKE_LAKE").ok())
+        .or_else(|| std::env::var("REPLAYLAKE_DEST").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "./lake".into())
+}
+
+pub fn run(args: &CompactArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
+    let url = lake_url(args);
+    let lake = Lake::open_existing(&url, &args.storage_options)?;
+    rt.block_on(lake.check_is_lake())?;
     let opts = SinkOptions {
         lease_wait: args.wait,
         ..SinkOptions::default()
@@ -43,10 +58,13 @@ pub fn run(args: &CompactArgs, rt: tokio::runtime::Handle) -> Result<i32> {
         );
         return Ok(exit::OK);
     }
+    if quiet {
+        return Ok(exit::OK);
+    }
     if s.parts_before == 0 {
         println!(
             "nothing to compact in {}: no partition has several parts",
-            args.lake
+            url
         );
         return Ok(exit::OK);
     }
@@ -54,7 +72,7 @@ pub fn run(args: &CompactArgs, rt: tokio::runtime::Handle) -> Result<i32> {
     println!(
         "compacted {} partitions of {} in {:.2}s: {} parts ({}) into {} ({})",
         s.dirs_compacted,
-        args.lake,
+        url,
         s.elapsed_seconds,
         s.parts_before,
         human_bytes(s.bytes_before),

@@ -1,6 +1,8 @@
 //! `replaylake convert INPUT... --dest URL`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -85,9 +87,49 @@ pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Resul
     } else {
         ProgressBar::hidden()
     };
-    let summary = convert_files(&inputs, lake, &opts, rt, &|n| bar.inc(n))?;
+    // Ctrl-C: stop taking files, commit what was read and record the run; a second one stops at
+    // once (the next run recovers, as after a kill).
+    let stop = Arc::new(AtomicBool::new(false));
+    opts.stop = Some(stop.clone());
+    let handler = {
+        let bar = bar.clone();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            bar.suspend(|| {
+                eprintln!(
+                    "interrupted: committing the files already read, then stopping (Ctrl-C again \
+                     stops at once; a rerun finishes either way)"
+                )
+            });
+            stop.store(true, Ordering::Relaxed);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted again: stopping now; the next run recovers the lake");
+                std::process::exit(exit::INTERRUPTED);
+            }
+        })
+    };
+    let summary = convert_files(&inputs, lake, &opts, rt, &|n| bar.inc(n));
+    handler.abort();
+    let summary = summary?;
     bar.finish_and_clear();
-    print_summary(&summary, &args.dest, args.sink.json);
+    if summary.interrupted {
+        eprintln!(
+            "interrupted: {} of {} files converted and committed into {} (run recorded under \
+             _replaylake/runs/); rerun the same command to convert the rest",
+            summary.files,
+            inputs.len(),
+            args.dest
+        );
+        if args.sink.json {
+            print_summary(&summary, &args.dest, true);
+        }
+        return Ok(exit::INTERRUPTED);
+    }
+    if !quiet || args.sink.json {
+        print_summary(&summary, &args.dest, args.sink.json);
+    }
     Ok(if summary.has_rejects() {
         exit::REJECTED
     } else {

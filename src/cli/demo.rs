@@ -1,4 +1,8 @@
 //! `replaylake demo`: converts sample recordings bundled in the binary into a lake and queries it.
+//!
+//! The demo writes a lake of its own (`./replaylake-demo` by default), never into a lake of
+//! yours: a destination that holds anything but a demo lake is refused. A demo lake is marked by
+//! [`MARKER`].
 
 use clap::Args;
 
@@ -36,14 +40,47 @@ keypress_count AS keypresses, round(active_ms / 1000.0, 1) AS active_s, round(du
 console_error_count AS console_errors, first_url \
 FROM recordings ORDER BY start_time";
 
+/// The object that marks a lake as written by `replaylake demo` (so a rerun may write into it).
+pub const MARKER: &str = "_replaylake/demo";
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the demo lake.
-    #[arg(long, short = 'd', default_value = "./lake")]
+    /// Where to write the demo lake: a new or empty folder, or an earlier demo's (anything else
+    /// is refused, so the samples never mix into a lake of yours).
+    #[arg(long, short = 'd', default_value = "./replaylake-demo")]
     pub dest: String,
 }
 
+/// Whether the demo may write into `lake`: it is empty, or an earlier demo wrote it.
+async fn check_own(lake: &Lake) -> Result<()> {
+    use object_store::ObjectStoreExt;
+    let root = (!lake.root.as_ref().is_empty()).then_some(&lake.root);
+    let listing = lake
+        .store
+        .list_with_delimiter(root)
+        .await
+        .map_err(|e| Error::store(&lake.url, e))?;
+    if listing.common_prefixes.is_empty() && listing.objects.is_empty() {
+        return Ok(());
+    }
+    match lake.store.head(&lake.path(MARKER)).await {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::NotFound { .. }) => Err(Error::Usage(format!(
+            "{} is not empty and is not a demo lake: the demo writes its sample recordings only \
+             into a folder of its own; give --dest a new folder (default ./replaylake-demo)",
+            lake.url
+        ))),
+        Err(e) => Err(Error::store(MARKER, e)),
+    }
+}
+
 pub fn run(args: &DemoArgs, rt: tokio::runtime::Handle) -> Result<i32> {
+    let lake = Lake::open(&args.dest, &[])?;
+    rt.block_on(check_own(&lake))?;
+    rt.block_on(lake.put(
+        MARKER,
+        bytes::Bytes::from_static(b"written by replaylake demo: sample recordings only\n"),
+    ))?;
     let dir = std::env::temp_dir().join(format!("replaylake-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
@@ -57,7 +94,6 @@ pub fn run(args: &DemoArgs, rt: tokio::runtime::Handle) -> Result<i32> {
         })?;
     }
     let inputs = expand_inputs(&[dir.display().to_string()])?;
-    let lake = Lake::open(&args.dest, &[])?;
     let summary = convert_files(
         &inputs,
         lake.clone(),
@@ -78,7 +114,7 @@ pub fn run(args: &DemoArgs, rt: tokio::runtime::Handle) -> Result<i32> {
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)?
     );
     println!(
-        "\nThe lake is in {}: query it with DuckDB, e.g.\n  duckdb -c \"SELECT count(*) FROM read_parquet('{}/events/*/*.parquet', hive_partitioning=true)\"",
+        "\nThe lake is in {}: query it with DuckDB, e.g.\n  duckdb -c \"SELECT count(*) FROM read_parquet('{}/events/*/*.parquet', hive_partitioning=true, hive_types={{'date': 'VARCHAR'}})\"",
         args.dest,
         args.dest.trim_end_matches('/')
     );

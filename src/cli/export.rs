@@ -1,7 +1,6 @@
 //! `replaylake export --lake URL --format posthog|rrweb|portable --out DIR_OR_URL`.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::Mutex;
 
 use clap::{Args, ValueEnum};
@@ -125,16 +124,11 @@ impl ExportArgs {
     }
 }
 
-/// The lake to read; a local path must exist (opening would create it).
-fn open_lake(args: &ExportArgs) -> Result<Lake> {
-    let local = !args.lake.contains("://") || args.lake.starts_with("file://");
-    if local && !Path::new(args.lake.strip_prefix("file://").unwrap_or(&args.lake)).is_dir() {
-        return Err(Error::Usage(format!(
-            "no lake at {}: convert some recordings first (replaylake convert INPUT --dest {})",
-            args.lake, args.lake
-        )));
-    }
-    Lake::open(&args.lake, &args.storage_options)
+/// The lake to read: it must exist and be a lake (opening alone would create a local one).
+fn open_lake(args: &ExportArgs, rt: &tokio::runtime::Handle) -> Result<Lake> {
+    let lake = Lake::open_existing(&args.lake, &args.storage_options)?;
+    rt.block_on(lake.check_is_lake())?;
+    Ok(lake)
 }
 
 pub fn run(args: &ExportArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
@@ -145,7 +139,7 @@ pub fn run(args: &ExportArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result
         );
         return Ok(exit::USAGE);
     }
-    let lake = open_lake(args)?;
+    let lake = open_lake(args, &rt)?;
     let dest = args.destination()?;
     let opts = args.options();
     let bar = if !quiet && std::io::stderr().is_terminal() {
@@ -178,7 +172,14 @@ pub fn run(args: &ExportArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result
         }
         Err(e) => return Err(e),
     };
-    print_summary(&summary, args, dest.is_stream());
+    if quiet && !args.json {
+        // only what went wrong
+        for f in &summary.failed {
+            eprintln!("error: session {} not exported: {}", f.session_id, f.error);
+        }
+    } else {
+        print_summary(&summary, args, dest.is_stream());
+    }
     Ok(if summary.failed.is_empty() {
         exit::OK
     } else {

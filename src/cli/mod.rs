@@ -16,10 +16,11 @@ use clap::{Args, Parser, Subcommand};
 pub mod exit {
     /// Everything worked.
     pub const OK: i32 = 0;
-    /// The job failed (I/O, destination, bad arguments found at run time); nothing was committed
-    /// that a rerun would not finish.
+    /// The job failed (I/O, a destination or lake that is not there, a server that cannot be
+    /// reached); nothing was committed that a rerun would not finish.
     pub const FAILED: i32 = 1;
-    /// Command-line usage error (clap).
+    /// Usage error: the command line can never work as given (found by clap, or at run time:
+    /// a malformed or unknown value, options that do not go together). Nothing was done.
     pub const USAGE: i32 = 2;
     /// The job completed, but some input records were rejected (see `<dest>/_rejects/`).
     pub const REJECTED: i32 = 3;
@@ -32,13 +33,20 @@ pub mod exit {
     /// `export` completed, but some selected sessions could not be exported (each is listed in
     /// the summary with the reason).
     pub const NOT_EXPORTED: i32 = 6;
+    /// `convert` was interrupted (Ctrl-C, as a shell reports a SIGINT): the files it had read are
+    /// committed and the run is recorded; a rerun converts the rest.
+    pub const INTERRUPTED: i32 = 130;
 }
 
-const AFTER_HELP: &str = "\
+/// The exit codes, as every `--help` lists them (the top level's and each command's).
+macro_rules! exit_codes_help {
+    () => {
+        "\
 Exit codes:
   0  success
   1  the job failed (the error says what and where); rerunning is safe
-  2  usage error
+  2  usage error: the command line can never work as given (a malformed or unknown value,
+     options that do not go together); nothing was done, and a retry would fail the same way
   3  completed, but some input records were rejected: they are listed, with file, line and
      reason, under <dest>/_rejects/
   4  pull --fail-on-skipped completed, but some recordings were skipped: PostHog answered 404
@@ -47,21 +55,36 @@ Exit codes:
   5  verify: some files are not intact portable files (each one's first problem is printed)
   6  export completed, but some sessions could not be exported: listed, with the reason, in
      the summary
+  130  convert was interrupted (Ctrl-C): the files it read are committed; rerun to finish"
+    };
+}
+
+/// The exit codes section of every command's `--help`.
+pub const EXIT_CODES_HELP: &str = exit_codes_help!();
+
+const AFTER_HELP: &str = concat!(
+    exit_codes_help!(),
+    "
 
 Environment:
   RUST_LOG            overrides -v/-q with a tracing filter (e.g. replaylake=debug)
   POSTHOG_API_KEY     pull: the personal API key (never printed, logged or stored)
   POSTHOG_HOST, POSTHOG_PROJECT_ID  pull: defaults of --host and --project
-  AWS_*, GOOGLE_*, AZURE_*  credentials for s3://, gs://, az:// destinations (read by object_store)";
+  REPLAYLAKE_DEST     convert, pull: default of --dest
+  REPLAYLAKE_LAKE     query, export, replay, compact: default of --lake (compact also reads
+                      REPLAYLAKE_DEST when REPLAYLAKE_LAKE is unset)
+  AWS_*, GOOGLE_*, AZURE_*  credentials for s3://, gs://, az:// destinations (read by object_store)"
+);
 
 /// Move PostHog session replays into your own data lake as typed Parquet.
 #[derive(Debug, Parser)]
 #[command(name = "replaylake", version, about, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
-    /// More log output (-v info, -vv debug, -vvv trace).
+    /// More log output on stderr (-v: each input, part and request; -vv debug; -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Only errors; no progress bar.
+    /// Only errors: no progress bar, no summary, no warnings (the exit code still says whether
+    /// records were rejected; a --json summary is still printed, as it was asked for).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     #[command(subcommand)]
@@ -74,7 +97,7 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Print a table's published schema (all tables without TABLE).
     Schema(schema::SchemaArgs),
-    /// Convert the bundled sample recordings into a lake (./lake) and query it: no account, no cloud.
+    /// Convert the bundled sample recordings into a lake of its own (./replaylake-demo) and query it.
     Demo(demo::DemoArgs),
     /// Pull recordings from the PostHog API into a lake, incrementally and within its rate limits.
     Pull(pull::PullArgs),

@@ -19,7 +19,7 @@ use crate::source::posthog::{ApiKey, BodyFormat, Rate, Tier, parse_rates};
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// PostHog host: https://us.posthog.com, https://eu.posthog.com or your self-hosted URL.
-    #[arg(long, env = "POSTHOG_HOST", default_value = "https://us.posthog.com")]
+    #[arg(long, env = "POSTHOG_HOST", default_value = "https://us.posthog.com", value_parser = parse_host_arg)]
     pub host: String,
     /// Project (environment) id, as in /project/<ID>/ of PostHog's URLs.
     #[arg(long, env = "POSTHOG_PROJECT_ID")]
@@ -132,6 +132,31 @@ fn parse_api_key(s: &str) -> std::result::Result<ApiKey, String> {
     ApiKey::new(s).ok_or_else(|| "POSTHOG_API_KEY is empty".to_string())
 }
 
+/// A PostHog host URL, checked as the client will use it; a host without its scheme gets a hint.
+fn parse_host_arg(s: &str) -> std::result::Result<String, String> {
+    match crate::source::posthog::client::parse_host(s) {
+        Ok(_) => Ok(s.to_string()),
+        Err(e) => {
+            let t = s.trim();
+            let hint = if !t.contains("://") {
+                format!(" (give the scheme: https://{t})")
+            } else if let Some((scheme, rest)) = t.split_once("://")
+                && !matches!(scheme, "http" | "https")
+            {
+                format!(" (did you mean https://{rest}?)")
+            } else {
+                String::new()
+            };
+            let e = e.to_string();
+            Err(format!(
+                "{}{hint}",
+                e.strip_prefix(&format!("invalid PostHog host {s:?}: "))
+                    .unwrap_or(&e)
+            ))
+        }
+    }
+}
+
 /// `I/N` with I < N.
 pub fn parse_shard(s: &str) -> std::result::Result<(u32, u32), String> {
     let (i, n) = s
@@ -218,6 +243,26 @@ fn api_key(args: &PullArgs) -> Result<ApiKey> {
 }
 
 pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since >= until
+    {
+        return Err(Error::Usage(format!(
+            "--since {} is not before --until {}: the window is empty (swap them?)",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    if let (Some(since), None) = (args.since, args.until) {
+        let until = Utc::now() - chrono::Duration::from_std(args.lag).unwrap_or_default();
+        if since >= until {
+            return Err(Error::Usage(format!(
+                "--since {} is not before the default --until, now minus --lag ({}): the window \
+                 is empty (give an earlier --since, or a shorter --lag)",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+    }
     let key = api_key(args)?;
     let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
     let mut opts = PullOptions::new(&args.host, &args.project, key);
@@ -292,7 +337,9 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
     let _ = ticker.join();
     bar.finish_and_clear();
     let summary = result?;
-    print_summary(&summary, &args.dest, args.sink.json);
+    if !quiet || args.sink.json {
+        print_summary(&summary, &args.dest, args.sink.json);
+    }
     Ok(if summary.has_rejects() {
         exit::REJECTED
     } else if summary.has_skipped() && args.fail_on_skipped {

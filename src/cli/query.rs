@@ -3,6 +3,8 @@
 //! `replaylake query --lake URL "SQL"`, `replaylake query --lake URL --file queries/rage_clicks.sql
 //! --param min_clicks=4`, `replaylake query --list`. Results print as a table on a terminal and as
 //! CSV otherwise, or as NDJSON, or go to a Parquet file (`--format parquet --output FILE`).
+//! Every format streams: rows are written batch by batch as DataFusion produces them, and a table
+//! shows the first `--max-rows` and counts the rest.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -30,13 +32,15 @@ pub enum OutputFormat {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// SQL to run. Tables: events, recordings, network_requests (each with a `date` column).
+    /// SQL to run (`-`: read it from standard input). Tables: events, recordings,
+    /// network_requests (each with a `date` column).
     #[arg(conflicts_with_all = ["file", "list"], required_unless_present_any = ["file", "list"])]
     pub sql: Option<String>,
     /// Lake URL: a directory, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
     #[arg(long, short = 'l', default_value = "./lake", env = "REPLAYLAKE_LAKE")]
     pub lake: String,
-    /// A query file (e.g. queries/rage_clicks.sql), or the name of a library query (rage_clicks).
+    /// A SQL file (any SQL; one with the library's `-- @param` header gets its defaults), the
+    /// name of a library query (rage_clicks), or `-` for standard input.
     #[arg(long, short = 'f', conflicts_with = "list")]
     pub file: Option<String>,
     /// Query parameter name=value, replacing ${name} in the SQL (repeatable).
@@ -52,9 +56,14 @@ pub struct QueryArgs {
     /// Output format (default: table on a terminal, csv otherwise).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
-    /// Write the result to this file instead of stdout.
+    /// Write the result to this file instead of stdout (the format follows its extension:
+    /// .parquet, .ndjson/.jsonl, else CSV).
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Most rows a table shows; the rest are counted, not kept ("… N more rows"). 0: all of
+    /// them (held in memory to align the columns). CSV, NDJSON and Parquet always get every row.
+    #[arg(long, default_value_t = 40)]
+    pub max_rows: usize,
     /// Print the SQL after parameter substitution instead of running it.
     #[arg(long)]
     pub print_sql: bool,
@@ -75,6 +84,22 @@ fn queries_dir(args: &QueryArgs) -> Option<PathBuf> {
 
 fn list(args: &QueryArgs) -> Result<i32> {
     let (queries, origin) = match queries_dir(args) {
+        // a ./queries folder of the working directory may be anyone's: its files that are no
+        // library queries are passed over (named on stderr), not an error
+        Some(d) if args.queries_dir.is_none() => {
+            let (ok, skipped) = library::load_dir_lenient(&d)?;
+            for (path, why) in skipped {
+                eprintln!(
+                    "note: {} is not a library query, passed over: {why}",
+                    path.display()
+                );
+            }
+            if ok.is_empty() {
+                (library::builtin()?, "built in".to_string())
+            } else {
+                (ok, d.display().to_string())
+            }
+        }
         Some(d) => (library::load_dir(&d)?, d.display().to_string()),
         None => (library::builtin()?, "built in".to_string()),
     };
@@ -101,89 +126,280 @@ fn list(args: &QueryArgs) -> Result<i32> {
 /// The SQL to run: ad hoc or from a library file, parameters substituted.
 fn resolve_sql(args: &QueryArgs) -> Result<String> {
     match (&args.sql, &args.file) {
+        (_, Some(spec)) if spec == "-" => library::render_adhoc(&read_stdin()?, &args.params),
+        (_, Some(spec)) if Path::new(spec).is_file() => {
+            // a file of the library's form (with @param lines) is held to it; any other SQL file
+            // runs as it is, its ${name} placeholders filled from --param as for ad hoc SQL
+            let q = LibraryQuery::from_file(Path::new(spec));
+            match q {
+                Ok(q) => q.render(&args.params),
+                Err(e) => {
+                    let text = std::fs::read_to_string(spec).map_err(|source| Error::Io {
+                        path: spec.into(),
+                        source,
+                    })?;
+                    if library::declares_params(&text) {
+                        Err(e)
+                    } else {
+                        library::render_adhoc(&text, &args.params)
+                    }
+                }
+            }
+        }
         (_, Some(spec)) => {
             let q: LibraryQuery = library::find(spec, queries_dir(args).as_deref())?;
             q.render(&args.params)
         }
+        (Some(sql), None) if sql == "-" => library::render_adhoc(&read_stdin()?, &args.params),
         (Some(sql), None) => library::render_adhoc(sql, &args.params),
         (None, None) => Err(Error::Usage("give SQL, --file or --list".into())),
     }
 }
 
-fn open_lake(args: &QueryArgs) -> Result<Lake> {
-    let local = !args.lake.contains("://") || args.lake.starts_with("file://");
-    if local {
-        let path = Path::new(args.lake.strip_prefix("file://").unwrap_or(&args.lake));
-        if !path.is_dir() {
-            return Err(Error::Usage(format!(
-                "no lake at {}: convert some recordings first (replaylake convert INPUT --dest {})",
-                args.lake, args.lake
-            )));
-        }
-    }
-    Lake::open(&args.lake, &args.storage_options)
-}
-
-fn write_output(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
-    let io = |source| Error::Io {
-        path: PathBuf::from("<output>"),
+/// SQL from standard input (`query -`, `query --file -`).
+fn read_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| Error::Io {
+        path: "<stdin>".into(),
         source,
-    };
-    match format {
-        OutputFormat::Table => {
-            let t = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
-            writeln!(out, "{t}").map_err(io)?;
-        }
-        OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
-            for b in batches {
-                w.write(b)?;
-            }
-        }
-        OutputFormat::Ndjson => {
-            let mut w = datafusion::arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut *out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
-        OutputFormat::Parquet => {
-            return Err(Error::Usage(
-                "--format parquet writes a file: give --output FILE".into(),
-            ));
-        }
+    })?;
+    if s.trim().is_empty() {
+        return Err(Error::Usage("no SQL on standard input".into()));
     }
-    Ok(())
+    Ok(s)
 }
 
-fn write_parquet(
-    batches: &[RecordBatch],
+/// The lake to read: it must exist and be a lake (never created, never an empty answer from a
+/// folder that holds none of its tables).
+fn open_lake(args: &QueryArgs, rt: &tokio::runtime::Handle) -> Result<Lake> {
+    let lake = Lake::open_existing(&args.lake, &args.storage_options)?;
+    rt.block_on(lake.check_is_lake())?;
+    Ok(lake)
+}
+
+/// Where the result goes, one batch at a time: memory is a batch (a table keeps the rows it
+/// shows, at most `--max-rows`), whatever the size of the result.
+enum Sink {
+    Csv(datafusion::arrow::csv::Writer<Box<dyn Write>>),
+    Ndjson(datafusion::arrow::json::LineDelimitedWriter<Box<dyn Write>>),
+    Parquet(datafusion::parquet::arrow::ArrowWriter<std::fs::File>),
+    Table {
+        out: Box<dyn Write>,
+        /// Most rows shown (0: all).
+        max: usize,
+        kept: Vec<RecordBatch>,
+        shown: usize,
+        /// Rows counted past the cap, not kept.
+        more: u64,
+    },
+}
+
+impl Sink {
+    fn new(
+        format: OutputFormat,
+        output: Option<&Path>,
+        max_rows: usize,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+    ) -> Result<Sink> {
+        let out: Box<dyn Write> = match output {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                if format == OutputFormat::Parquet {
+                    return parquet_writer(file, schema, path).map(Sink::Parquet);
+                }
+                Box::new(std::io::BufWriter::new(file))
+            }
+            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        };
+        Ok(match format {
+            OutputFormat::Csv => Sink::Csv(
+                datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            ),
+            OutputFormat::Ndjson => Sink::Ndjson(
+                datafusion::arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, datafusion::arrow::json::writer::LineDelimited>(out),
+            ),
+            OutputFormat::Table => Sink::Table {
+                out,
+                max: max_rows,
+                kept: vec![],
+                shown: 0,
+                more: 0,
+            },
+            OutputFormat::Parquet => {
+                return Err(Error::Usage(
+                    "--format parquet writes a file: give --output FILE".into(),
+                ));
+            }
+        })
+    }
+
+    fn write(&mut self, b: &RecordBatch, path: &str) -> Result<()> {
+        match self {
+            Sink::Csv(w) => w.write(b)?,
+            Sink::Ndjson(w) => w.write(b)?,
+            Sink::Parquet(w) => w.write(b).map_err(|e| Error::parquet(path, e))?,
+            Sink::Table {
+                max,
+                kept,
+                shown,
+                more,
+                ..
+            } => {
+                let room = if *max == 0 {
+                    b.num_rows()
+                } else {
+                    *max - *shown
+                };
+                let take = room.min(b.num_rows());
+                if take > 0 {
+                    kept.push(b.slice(0, take));
+                    *shown += take;
+                }
+                *more += (b.num_rows() - take) as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the output; `schema` gives an empty result its header.
+    fn finish(self, schema: datafusion::arrow::datatypes::SchemaRef, path: &str) -> Result<()> {
+        let io = |source| Error::Io {
+            path: PathBuf::from(path),
+            source,
+        };
+        match self {
+            Sink::Csv(w) => {
+                let mut out = w.into_inner();
+                out.flush().map_err(io)?;
+            }
+            Sink::Ndjson(mut w) => {
+                w.finish()?;
+                let mut out = w.into_inner();
+                out.flush().map_err(io)?;
+            }
+            Sink::Parquet(w) => {
+                w.close().map_err(|e| Error::parquet(path, e))?;
+            }
+            Sink::Table {
+                mut out,
+                max,
+                mut kept,
+                shown,
+                more,
+            } => {
+                if kept.is_empty() {
+                    kept.push(RecordBatch::new_empty(schema));
+                }
+                let t = datafusion::arrow::util::pretty::pretty_format_batches(&kept)?;
+                writeln!(out, "{t}").map_err(io)?;
+                if more > 0 {
+                    writeln!(
+                        out,
+                        "… {more} more rows ({} in all, {shown} shown; all of them with --format \
+                         csv, -o FILE or --max-rows 0)",
+                        more + shown as u64
+                    )
+                    .map_err(io)?;
+                    let _ = max;
+                }
+                out.flush().map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A ZSTD Parquet writer of 128 k-row row groups (what it buffers before writing one).
+fn parquet_writer(
+    file: std::fs::File,
     schema: datafusion::arrow::datatypes::SchemaRef,
     path: &Path,
-) -> Result<()> {
+) -> Result<datafusion::parquet::arrow::ArrowWriter<std::fs::File>> {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::basic::{Compression, ZstdLevel};
     use datafusion::parquet::file::properties::WriterProperties;
 
-    let file = std::fs::File::create(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let level = ZstdLevel::try_new(3).map_err(|e| Error::parquet(path.display(), e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(128 * 1024))
         .build();
-    let mut w = ArrowWriter::try_new(file, schema, Some(props))
-        .map_err(|e| Error::parquet(path.display(), e))?;
-    for b in batches {
-        w.write(b).map_err(|e| Error::parquet(path.display(), e))?;
+    ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::parquet(path.display(), e))
+}
+
+/// The format without --format: from the output file's extension (.parquet, .ndjson or .jsonl,
+/// else CSV); on stdout a table on a terminal, CSV otherwise.
+fn default_format(output: Option<&Path>) -> OutputFormat {
+    let Some(path) = output else {
+        return if std::io::stdout().is_terminal() {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Csv
+        };
+    };
+    match path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("parquet") => OutputFormat::Parquet,
+        Some("ndjson" | "jsonl") => OutputFormat::Ndjson,
+        _ => OutputFormat::Csv,
     }
-    w.close().map_err(|e| Error::parquet(path.display(), e))?;
-    Ok(())
+}
+
+/// A query that failed in the Parquet reader: the error names the file (DataFusion's does not),
+/// found by reading the footers of the lake's parts.
+async fn name_the_part(lake: &Lake, e: Error) -> Error {
+    let Error::DataFusion(d) = &e else { return e };
+    if !crate::query::is_parquet_error(d) {
+        return e;
+    }
+    match crate::query::unreadable_parts(lake, 10).await {
+        Ok(bad) if !bad.is_empty() => {
+            let (rel, why) = &bad[0];
+            let more = match bad.len() {
+                1 => String::new(),
+                n => format!(
+                    "; {} more unreadable: {}",
+                    n - 1,
+                    bad[1..]
+                        .iter()
+                        .map(|(r, _)| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            Error::Input {
+                path: format!("{}/{rel}", lake.url.trim_end_matches('/')).into(),
+                message: format!(
+                    "unreadable Parquet part ({why}), so the query stopped{more}; move the file \
+                     out of the lake (or restore it from a copy) and convert its inputs again"
+                ),
+            }
+        }
+        _ => e,
+    }
+}
+
+/// An error planning the SQL is the user's (exit 2: an unknown table or column, a syntax error, a
+/// write without --allow-writes); anything else is a failure reading the lake.
+fn sql_error(e: datafusion::error::DataFusionError, args: &QueryArgs) -> Error {
+    if crate::query::is_plan_error(&e) {
+        Error::Query {
+            name: args.file.clone().unwrap_or_else(|| "(command line)".into()),
+            message: e.to_string(),
+        }
+    } else {
+        e.into()
+    }
 }
 
 pub fn run(args: &QueryArgs, rt: tokio::runtime::Handle) -> Result<i32> {
@@ -195,60 +411,55 @@ pub fn run(args: &QueryArgs, rt: tokio::runtime::Handle) -> Result<i32> {
         println!("{sql}");
         return Ok(exit::OK);
     }
-    let format = args.format.unwrap_or_else(|| {
-        if args.output.is_none() && std::io::stdout().is_terminal() {
-            OutputFormat::Table
-        } else if args
-            .output
-            .as_ref()
-            .is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"))
-        {
-            OutputFormat::Parquet
-        } else {
-            OutputFormat::Csv
-        }
-    });
+    let format = args
+        .format
+        .unwrap_or_else(|| default_format(args.output.as_deref()));
     if format == OutputFormat::Parquet && args.output.is_none() {
         return Err(Error::Usage(
             "--format parquet writes a file: give --output FILE".into(),
         ));
     }
-    let lake = open_lake(args)?;
-    let (batches, schema) = rt.block_on(async {
-        let ctx = lake_context(&lake).await?;
-        let df = ctx
-            .sql_with_options(&sql, sql_options(args.allow_writes))
-            .await?;
-        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let mut batches = df.collect().await?;
-        if batches.is_empty() {
-            // Keep the header of an empty result.
-            batches.push(RecordBatch::new_empty(schema.clone()));
+    let lake = open_lake(args, &rt)?;
+    let path = args
+        .output
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<stdout>".into());
+    let rows = rt.block_on(async {
+        let run = async {
+            use futures::StreamExt;
+            let ctx = lake_context(&lake).await?;
+            let df = ctx
+                .sql_with_options(&sql, sql_options(args.allow_writes))
+                .await
+                .map_err(|e| sql_error(e, args))?;
+            let mut stream = df.execute_stream().await.map_err(|e| sql_error(e, args))?;
+            let schema = stream.schema();
+            let mut sink = Sink::new(
+                format,
+                args.output.as_deref(),
+                args.max_rows,
+                schema.clone(),
+            )?;
+            let (mut rows, mut batches) = (0u64, 0u64);
+            while let Some(b) = stream.next().await {
+                let b = b?;
+                rows += b.num_rows() as u64;
+                batches += 1;
+                sink.write(&b, &path)?;
+            }
+            if batches == 0 {
+                // an empty result keeps its header
+                sink.write(&RecordBatch::new_empty(schema.clone()), &path)?;
+            }
+            sink.finish(schema, &path)?;
+            Ok::<_, Error>(rows)
+        };
+        match run.await {
+            Ok(rows) => Ok(rows),
+            Err(e) => Err(name_the_part(&lake, e).await),
         }
-        Ok::<_, Error>((batches, schema))
     })?;
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    match (&args.output, format) {
-        (Some(path), OutputFormat::Parquet) => write_parquet(&batches, schema, path)?,
-        (Some(path), f) => {
-            let file = std::fs::File::create(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let mut w = std::io::BufWriter::new(file);
-            write_output(&batches, f, &mut w)?;
-            w.flush().map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        (None, f) => {
-            let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::new(stdout.lock());
-            write_output(&batches, f, &mut w)?;
-            let _ = w.flush();
-        }
-    }
     tracing::info!(rows, "query done");
     Ok(exit::OK)
 }

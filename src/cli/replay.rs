@@ -62,7 +62,8 @@ fn default_out(session: &str) -> PathBuf {
 
 pub fn run(args: &ReplayArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
     let assets = player::locate(args.player_dir.as_deref())?;
-    let lake = Lake::open(&args.lake, &args.storage_options)?;
+    let lake = Lake::open_existing(&args.lake, &args.storage_options)?;
+    rt.block_on(lake.check_is_lake())?;
     let (html, summary) = rt.block_on(replay_page(&lake, &args.session, &assets))?;
     let out = args
         .out

@@ -87,9 +87,13 @@ pub async fn plan(lake: &Lake, index: &LakeIndex, selection: &Selection) -> Resu
 async fn matching_versions(lake: &Lake, cond: &str) -> Result<HashSet<(String, String)>> {
     let ctx = lake_context(lake).await?;
     let sql = format!("SELECT session_id, checksum FROM recordings WHERE ({cond})");
-    let batches = run_sql(&ctx, &sql).await.map_err(|e| Error::Query {
-        name: "--where".into(),
-        message: format!("{e} (in: {sql})"),
+    // A condition that does not plan is the user's (a usage error); reading the lake can fail too.
+    let batches = run_sql(&ctx, &sql).await.map_err(|e| match e {
+        Error::DataFusion(d) if crate::query::is_plan_error(&d) => Error::Query {
+            name: "--where".into(),
+            message: format!("{d} (in: {sql})"),
+        },
+        e => e,
     })?;
     let mut out = HashSet::new();
     for b in &batches {

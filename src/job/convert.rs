@@ -32,6 +32,9 @@ pub struct ConvertOptions {
     pub sink: SinkOptions,
     /// Decoding threads (default: available cores).
     pub threads: usize,
+    /// Set (by a Ctrl-C handler) to stop early: no new file is started, the files already read
+    /// are committed and the run is recorded as interrupted.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for ConvertOptions {
@@ -42,6 +45,7 @@ impl Default for ConvertOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            stop: None,
         }
     }
 }
@@ -82,6 +86,9 @@ pub struct ConvertSummary {
     /// memory does not grow with the number of inputs; every session's input file is in the
     /// `recordings` table (`source_file`).
     pub files_report: Vec<FileReport>,
+    /// The run was stopped early (Ctrl-C): what it read is committed, the rest is not read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl ConvertSummary {
@@ -151,19 +158,31 @@ pub fn convert_files(
         first_seen: HashMap::new(),
         to_merge: BTreeMap::new(),
     };
-    decode_in_parallel(inputs, opts, now_ms, |work| job.land(work, progress))?;
+    let read = decode_in_parallel(inputs, opts, now_ms, |work| job.land(work, progress))?;
+    job.summary.interrupted = read < inputs.len();
+    if job.summary.interrupted {
+        // a rerun adds what the fragments of a session lack
+        job.to_merge.clear();
+    }
     job.merge_fragments(inputs, &opts.decode, now_ms)?;
     job.finish(started)
 }
 
 /// Decodes `inputs` on `opts.threads` workers and hands each result to `land` on this thread,
-/// in the order they finish. The first error stops the job (the workers stop taking files).
+/// in the order they finish; returns how many were landed. The first error stops the job (the
+/// workers stop taking files); so does `opts.stop`, and files decoded but not landed yet are
+/// dropped (a rerun reads them).
 fn decode_in_parallel(
     inputs: &[InputFile],
     opts: &ConvertOptions,
     now_ms: i64,
     mut land: impl FnMut(Work) -> Result<()>,
-) -> Result<()> {
+) -> Result<usize> {
+    let stopped = || {
+        opts.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    };
     // (The list of inputs alone would take hundreds of GB before this could fail.)
     let input_count = u32::try_from(inputs.len()).expect("fewer than 2^32 inputs");
     let threads = opts.threads.max(1);
@@ -181,6 +200,9 @@ fn decode_in_parallel(
             let dopts = &opts.decode;
             scope.spawn(move || {
                 for (i, f) in work_rx.iter() {
+                    if stopped() {
+                        break;
+                    }
                     if res_tx.send(process(i, f, dopts, now_ms)).is_err() {
                         break;
                     }
@@ -188,17 +210,18 @@ fn decode_in_parallel(
             });
         }
         drop(res_tx);
-        let mut outcome = Ok(());
+        let (mut outcome, mut landed) = (Ok(()), 0);
         for r in res_rx.iter() {
-            if outcome.is_ok() {
+            if outcome.is_ok() && !stopped() {
                 outcome = r.and_then(&mut land);
+                landed += 1;
             }
             if outcome.is_err() {
                 // stop the workers: they find no more files
                 while work_rx.try_recv().is_ok() {}
             }
         }
-        outcome
+        outcome.map(|()| landed)
     })
 }
 
@@ -240,6 +263,8 @@ impl FilesJob {
             self.add(work.input, s, id_source)?;
         }
         progress(report.bytes);
+        tracing::info!(file = %report.file, format = %report.format, sessions = report.sessions.len(),
+            events = report.events, rejected = report.rejected, "input read");
         if report.events == 0 {
             self.summary.files_without_events += 1;
         }
@@ -311,6 +336,7 @@ impl FilesJob {
             "sessions": s.sessions,
             "events": s.events,
             "rejected": s.rejected,
+            "interrupted": s.interrupted,
         });
         self.summary.sink = self.landing.finish(&brief)?;
         self.summary.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -278,10 +278,12 @@ pub fn substitute(text: &str, values: &[(String, String)], query: &str) -> Resul
         match after.find('}') {
             Some(j) if is_ident(&after[..j]) => {
                 let key = &after[..j];
-                let v = values
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .ok_or_else(|| query_error(query, format!("no value for ${{{key}}}")))?;
+                let v = values.iter().find(|(k, _)| k == key).ok_or_else(|| {
+                    query_error(
+                        query,
+                        format!("no value for ${{{key}}} (give --param {key}=VALUE)"),
+                    )
+                })?;
                 out.push_str(&v.1);
                 rest = &after[j + 1..];
             }
@@ -319,6 +321,45 @@ pub fn builtin() -> Result<Vec<LibraryQuery>> {
         .collect()
 }
 
+/// Whether a SQL text declares parameters the library's way (`-- @param` in its header).
+pub fn declares_params(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| l.is_empty() || l.starts_with("--"))
+        .any(|l| l.trim_start_matches('-').trim_start().starts_with("@param"))
+}
+
+/// A file passed over by [`load_dir_lenient`], with the reason.
+pub type Skipped = (PathBuf, String);
+
+/// Every `*.sql` file of a directory that is a library query, sorted by name, and the others
+/// with the reason they are not.
+pub fn load_dir_lenient(dir: &Path) -> Result<(Vec<LibraryQuery>, Vec<Skipped>)> {
+    let mut ok = vec![];
+    let mut skipped = vec![];
+    for p in sql_files(dir)? {
+        match LibraryQuery::from_file(&p) {
+            Ok(q) => ok.push(q),
+            Err(e) => skipped.push((p, e.to_string())),
+        }
+    }
+    Ok((ok, skipped))
+}
+
+fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql") && p.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
 /// Every `*.sql` file of a directory, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<LibraryQuery>> {
     let io = |source| Error::Io {
@@ -353,9 +394,25 @@ pub fn find(spec: &str, dir: Option<&Path>) -> Result<LibraryQuery> {
     }
     match BUILTIN.iter().find(|(n, _)| *n == name) {
         Some((n, text)) => LibraryQuery::parse(n, text, "builtin"),
-        None => Err(Error::Usage(format!(
-            "no query file {spec:?} and no library query named {name:?} (see `replaylake query --list`)"
-        ))),
+        None => {
+            let mut names: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+            if let Some(dir) = dir
+                && let Ok(entries) = std::fs::read_dir(dir)
+            {
+                names.extend(entries.filter_map(|e| {
+                    let p = e.ok()?.path();
+                    (p.extension()? == "sql")
+                        .then(|| p.file_stem()?.to_str().map(str::to_string))?
+                }));
+            }
+            let hint = crate::error::did_you_mean(&name, names.iter().map(String::as_str))
+                .map(|n| format!(": did you mean {n}?"))
+                .unwrap_or_default();
+            Err(Error::Usage(format!(
+                "no query file {spec:?} and no library query named {name:?}{hint} (see \
+                 `replaylake query --list`)"
+            )))
+        }
     }
 }
 

@@ -98,6 +98,59 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>
     Ok(df.collect().await?)
 }
 
+/// Whether a DataFusion error comes from the Parquet reader (whose messages name no file).
+pub fn is_parquet_error(e: &datafusion::error::DataFusionError) -> bool {
+    matches!(
+        e.find_root(),
+        datafusion::error::DataFusionError::ParquetError(_)
+    ) || e.to_string().contains("Parquet error")
+}
+
+/// The lake's Parquet parts whose footer does not read, as (path under the lake, reason), at
+/// most `max`: after a query failed in the Parquet reader, they say which file it was.
+pub async fn unreadable_parts(lake: &Lake, max: usize) -> Result<Vec<(String, String)>> {
+    use datafusion::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+    use futures::TryStreamExt;
+    let mut out = Vec::new();
+    for t in TABLES {
+        let prefix = lake.path(t.name());
+        let mut list = lake.store.list(Some(&prefix));
+        while let Some(meta) = list
+            .try_next()
+            .await
+            .map_err(|e| crate::Error::store(t.name(), e))?
+        {
+            if !meta.location.as_ref().ends_with(".parquet") {
+                continue;
+            }
+            let rel = lake.relative(&meta.location);
+            let file = crate::export::file_reader::StoreFile::new(
+                lake.store.clone(),
+                meta.location.clone(),
+                meta.size,
+            );
+            if let Err(e) = ParquetRecordBatchStreamBuilder::new(file).await {
+                out.push((rel, e.to_string()));
+                if out.len() >= max {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a DataFusion error says the SQL itself is wrong (it does not parse or plan: an unknown
+/// table or column, a type mismatch), as opposed to a failure reading the lake.
+pub fn is_plan_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::Plan(_) | D::SQL(..) | D::SchemaError(..) => true,
+        D::Context(_, inner) | D::Diagnostic(_, inner) => is_plan_error(inner),
+        _ => false,
+    }
+}
+
 /// What SQL may do: only read, unless `allow_writes` (then `COPY … TO`, `CREATE EXTERNAL TABLE`,
 /// `SET` and the like run too). Queries over the lake never need to write, and a query from a
 /// dashboard or a shared script should not be able to.

@@ -34,13 +34,13 @@ pub async fn replay_page(
 ) -> Result<(String, ReplaySummary)> {
     let ctx = crate::query::lake_context(lake).await?;
     let Some(rec) = session::load(&ctx, session_id).await? else {
-        return Err(Error::Usage(format!(
+        return Err(Error::Missing(format!(
             "session {session_id:?} is not in the lake at {}",
             lake.url
         )));
     };
     if !rec.windows.iter().any(|w| w.has_full_snapshot()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Missing(format!(
             "session {session_id:?} has no FullSnapshot (rrweb event type 2): there is nothing a \
              player can draw"
         )));

@@ -25,7 +25,7 @@ fn library(name: &str) -> Result<LibraryQuery> {
     builtin()?
         .into_iter()
         .find(|q| q.name == name)
-        .ok_or_else(|| Error::Usage(format!("the query library has no {name}")))
+        .ok_or_else(|| Error::Missing(format!("the query library has no {name}")))
 }
 
 /// The queries, each giving `ts_ms`, `window_id` and `label` for one kind.

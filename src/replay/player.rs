@@ -42,7 +42,7 @@ pub fn locate(dir: Option<&Path>) -> Result<Assets> {
     let read = |rel: &str| std::fs::read_to_string(dir.join(rel));
     match (read(JS), read(CSS)) {
         (Ok(js), Ok(css)) => Ok(Assets { dir, js, css }),
-        _ => Err(Error::Usage(format!(
+        _ => Err(Error::Missing(format!(
             "rrweb-player {VERSION} is not installed in {}: run scripts/setup-player.sh (it \
              installs it from the npm registry), or point --player-dir or {ENV} at an unpacked \
              rrweb-player@{VERSION} package (the directory with dist/)",

@@ -761,7 +761,7 @@ impl LakeWriter {
                 converted_at: s.converted_at_ms,
             });
         }
-        tracing::debug!(dir, stem, sessions = n, "part written");
+        tracing::info!(dir, stem, sessions = n, "part written");
         Ok(())
     }
 

@@ -153,7 +153,13 @@ fn expand_local(args: &[String]) -> Result<Vec<InputFile>> {
         if path.exists() {
             let meta = std::fs::metadata(path).map_err(io_err(path))?;
             if meta.is_dir() {
+                let before = out.len();
                 walk(path, &mut out)?;
+                if out.len() == before {
+                    return Err(Error::EmptyInput {
+                        dir: path.to_path_buf(),
+                    });
+                }
             } else {
                 out.push(InputFile::local(path.to_path_buf(), meta.len()));
             }
@@ -521,9 +527,13 @@ fn read_binary(all: &[u8], dec: &mut Decoder, containers: &mut Vec<&'static str>
         return;
     }
     let max = dec.max_decompressed();
+    let head = &all[..all.len().min(256)];
+    // Text that is not JSON (a README, a CSV) is no snappy body either: when it does not decode
+    // as one, say so plainly rather than how snappy failed.
+    let plain = || text_not_json(all);
     if snap::raw::decompress_len(all).is_ok_and(|len| len > max) {
-        let head = &all[..all.len().min(256)];
-        return dec.reject(Loc::default(), too_large("snappy body", max), head);
+        let reason = plain().unwrap_or_else(|| too_large("snappy body", max));
+        return dec.reject(Loc::default(), reason, head);
     }
     match snap::raw::Decoder::new().decompress_vec(all) {
         Ok(text) => {
@@ -535,19 +545,58 @@ fn read_binary(all: &[u8], dec: &mut Decoder, containers: &mut Vec<&'static str>
                         dec.reject(Loc::default(), format!("read failed: {e}"), b"");
                     }
                 }
-                _ => dec.reject(
-                    Loc::default(),
-                    "snappy block holds no JSON",
-                    &text[..text.len().min(256)],
-                ),
+                _ => match plain() {
+                    Some(reason) => dec.reject(Loc::default(), reason, head),
+                    None => dec.reject(
+                        Loc::default(),
+                        "snappy block holds no JSON",
+                        &text[..text.len().min(256)],
+                    ),
+                },
             }
         }
         Err(e) => dec.reject(
             Loc::default(),
-            format!("unrecognized content: not JSON, gzip, zstd or snappy ({e})"),
-            &all[..all.len().min(256)],
+            plain().unwrap_or_else(|| {
+                format!("unrecognized content: not JSON, gzip, zstd or snappy ({e})")
+            }),
+            head,
         ),
     }
+}
+
+/// When `all` is plain text (UTF-8 without control characters but tabs and line ends), which no
+/// snappy body is (its first bytes are a length and a tag, never all printable), the reject
+/// reason for it: it is no recording.
+fn text_not_json(all: &[u8]) -> Option<String> {
+    let head = &all[..all.len().min(64 << 10)];
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        // a cut in the middle of a character at the end of the window is still text
+        Err(e) if e.error_len().is_none() && head.len() < all.len() => {
+            std::str::from_utf8(&head[..e.valid_up_to()]).ok()?
+        }
+        Err(_) => return None,
+    };
+    if text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return None;
+    }
+    let first: String = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(60)
+        .collect();
+    Some(format!(
+        "not a replay recording: text that is not JSON (it starts {first:?}); convert reads \
+         PostHog exports, blob JSONL, capture payloads, rrweb JSON arrays and NDJSON, and \
+         gzip, zstd or snappy of them"
+    ))
 }
 
 /// One raw snappy block of at most `max` bytes decompressed (its header gives the size).
@@ -697,5 +746,30 @@ mod tests {
             "{:?}",
             d.rejects
         );
+    }
+
+    #[test]
+    fn text_that_is_no_recording_is_rejected_plainly() {
+        let opts = DecodeOptions::default();
+        let readme = "# replaylake\n\nPostHog session replays, portable.\n";
+        let d = decode_bytes("README.md", readme.as_bytes(), &opts);
+        assert_eq!(d.rejects.len(), 1);
+        let r = &d.rejects[0].reason;
+        assert!(
+            r.starts_with(
+                "not a replay recording: text that is not JSON (it starts \"# replaylake\")"
+            ),
+            "{r}"
+        );
+        assert!(!r.contains("snappy body"), "{r}");
+        let d = decode_bytes("a.csv", b"a,b\n1,2\n", &opts);
+        assert!(
+            d.rejects[0].reason.contains("it starts \"a,b\""),
+            "{:?}",
+            d.rejects
+        );
+        // binary that is not snappy keeps the technical reason
+        let d = decode_bytes("x.bin", &[0xff, 0x00, 0x13, 0x37, 0x80], &opts);
+        assert!(!d.rejects[0].reason.starts_with("not a replay recording"));
     }
 }

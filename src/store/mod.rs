@@ -93,6 +93,10 @@ impl Lake {
             message: m,
         };
         let looks_remote = url.contains("://") && !url.starts_with("file://");
+        if !looks_remote && let Some(fix) = misspelt_url(url) {
+            // a typo, not a store failure: exit 2
+            return Err(Error::Usage(format!("invalid lake URL {url:?}: {fix}")));
+        }
         if !looks_remote {
             let path = url.strip_prefix("file://").unwrap_or(url);
             std::fs::create_dir_all(path)
@@ -148,6 +152,79 @@ impl Lake {
             store_url,
             create_only: Arc::new(AtomicBool::new(true)),
             multipart: true,
+        })
+    }
+
+    /// Opens a lake that must already exist, for the commands that read or rewrite one (`query`,
+    /// `export`, `replay`, `compact`): a local path that is not there is an error, never created.
+    /// Call [`Lake::check_is_lake`] next to find a folder that is no lake.
+    pub fn open_existing(url: &str, options: &[(String, String)]) -> Result<Lake> {
+        let looks_remote = url.contains("://") && !url.starts_with("file://");
+        if !looks_remote && misspelt_url(url).is_none() {
+            let path = std::path::Path::new(url.strip_prefix("file://").unwrap_or(url));
+            if !path.is_dir() {
+                return Err(Error::NoLake {
+                    url: url.to_string(),
+                    reason: if path.exists() {
+                        "it is a file, not a directory".into()
+                    } else {
+                        format!(
+                            "the directory does not exist (convert some recordings first: \
+                             replaylake convert INPUT --dest {url})"
+                        )
+                    },
+                });
+            }
+        }
+        Lake::open(url, options)
+    }
+
+    /// Whether the root holds a lake: one of its tables' folders or `_replaylake/`. An empty or
+    /// unrelated folder, or one table's folder (`lake/events`), is [`Error::NoLake`] saying so.
+    pub async fn check_is_lake(&self) -> Result<()> {
+        let root = (!self.root.as_ref().is_empty()).then_some(&self.root);
+        let listing = self
+            .store
+            .list_with_delimiter(root)
+            .await
+            .map_err(|e| Error::store(&self.url, e))?;
+        // the first level under the root (from the objects too: a store that ignores the
+        // delimiter lists everything as objects)
+        let names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .chain(listing.objects.iter().map(|o| &o.location))
+            .filter_map(|p| {
+                let rel = self.relative(p);
+                let first = rel.split('/').next().unwrap_or_default();
+                let nested = rel.contains('/') || listing.common_prefixes.contains(p);
+                (nested && !first.is_empty()).then(|| first.to_string())
+            })
+            .collect();
+        let known =
+            |n: &str| n == "_replaylake" || crate::schema::TABLES.iter().any(|t| t.name() == n);
+        if names.iter().any(|n| known(n)) {
+            return Ok(());
+        }
+        let url = self.url.trim_end_matches('/');
+        let reason = if names.iter().any(|n| n.starts_with("date=")) {
+            let parent = url.rsplit_once('/').map(|(p, _)| p).unwrap_or(".");
+            format!(
+                "it holds date= partitions, so it is one table of a lake, not the lake: give the \
+                 folder above it (--lake {parent})"
+            )
+        } else if names.is_empty() && listing.objects.is_empty() {
+            format!(
+                "it is empty (convert some recordings first: replaylake convert INPUT --dest {url})"
+            )
+        } else {
+            "it holds none of the lake's tables (events/, recordings/, network_requests/) nor \
+             _replaylake/: is it the right folder?"
+                .to_string()
+        };
+        Err(Error::NoLake {
+            url: self.url.clone(),
+            reason,
         })
     }
 
@@ -222,6 +299,28 @@ impl Lake {
     pub fn supports_create_only(&self) -> bool {
         self.create_only.load(Ordering::Relaxed)
     }
+}
+
+/// What is wrong with a URL of a store scheme that lacks its `//` (`s3:/bucket/x`, `gs:bucket`),
+/// which would otherwise name a local folder `s3:`.
+fn misspelt_url(url: &str) -> Option<String> {
+    const SCHEMES: &[&str] = &[
+        "s3", "s3a", "gs", "az", "azure", "abfs", "abfss", "file", "http", "https", "memory",
+    ];
+    let (scheme, rest) = url.split_once(':')?;
+    if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) || rest.starts_with("//") {
+        return None;
+    }
+    let fixed = format!("{scheme}://{}", rest.trim_start_matches('/'));
+    Some(if scheme.eq_ignore_ascii_case("file") {
+        format!(
+            "a file URL takes two slashes (file:///absolute/path), or give the path itself \
+             ({})",
+            rest
+        )
+    } else {
+        format!("a {scheme}: URL takes two slashes after the colon: did you mean {fixed}?")
+    })
 }
 
 /// The multipart threshold in force: [`MULTIPART_THRESHOLD`], or, for tests,
@@ -488,6 +587,31 @@ fn azure_connection_string(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_url_with_one_slash_is_refused_not_a_folder() {
+        let m = misspelt_url("s3:/bucket/x").unwrap();
+        assert!(m.contains("did you mean s3://bucket/x?"), "{m}");
+        assert!(misspelt_url("gs:bucket").unwrap().contains("gs://bucket"));
+        assert!(misspelt_url("file:/tmp/x").unwrap().contains("file:///"));
+        for ok in [
+            "s3://bucket/x",
+            "./lake",
+            "lake",
+            "/tmp/a:b",
+            "C:/lake",
+            "file:///tmp/x",
+        ] {
+            assert_eq!(misspelt_url(ok), None, "{ok}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let url = format!("{}/s3:/bucket", dir.path().display());
+        // a path with a colon deeper down is a path
+        assert_eq!(misspelt_url(&url), None);
+        assert!(Lake::open("s3:/bucket/x", &[]).is_err());
+        assert!(!cwd.join("s3:").exists());
+    }
 
     #[test]
     fn connection_string_maps_to_options() {

@@ -289,7 +289,10 @@ fn sessions_are_selected_by_id_or_by_sql_and_unknown_ids_are_reported() {
             "no_such_column > 1",
         ],
     );
-    assert_eq!(code, 1);
+    assert_eq!(
+        code, 2,
+        "a condition that does not plan is a usage error: {err}"
+    );
     assert!(err.contains("--where"), "{err}");
 }
 

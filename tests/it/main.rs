@@ -20,3 +20,4 @@ mod replay;
 mod schemas;
 mod stores;
 mod union;
+mod ux;

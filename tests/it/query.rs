@@ -588,8 +588,9 @@ fn cli_runs_library_files_with_params_in_every_format() {
         sql_i64(dest.path(), "SELECT count(*) FROM recordings")
     );
 
-    // Mistakes are reported, with exit code 1.
-    for args in [
+    // Mistakes in the command line are usage errors (exit 2); a lake that is not there is a
+    // failed job (exit 1).
+    for (args, code) in [
         vec![
             "query",
             "--lake",
@@ -610,10 +611,13 @@ fn cli_runs_library_files_with_params_in_every_format() {
         ],
         vec!["query", "--lake", lake, "--file", "no_such_query"],
         vec!["query", "--lake", lake, "SELECT * FROM nope"],
-        vec!["query", "--lake", "/nonexistent/lake", "SELECT 1"],
-    ] {
+    ]
+    .into_iter()
+    .map(|a| (a, 2))
+    .chain([(vec!["query", "--lake", "/nonexistent/lake", "SELECT 1"], 1)])
+    {
         let out = bin(&args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("error:"),
             "{args:?}"

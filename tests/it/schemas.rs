@@ -41,7 +41,7 @@ fn schema_command_prints_the_published_contract() {
         "{s}"
     );
     let out = bin(&["schema", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown table"));
 }
 

@@ -54,7 +54,7 @@ use self::filter::Filter;
 use self::run::{Ended, Run};
 use self::window::{Span, rfc3339};
 use crate::decode::DecodeOptions;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::job::Landing;
 use crate::sink::landed::Landed;
 use crate::sink::{Lake, SinkOptions, SinkStats};
@@ -233,6 +233,13 @@ pub fn pull(
     let now = Utc::now();
     let span = Span::of(opts, &st, now);
     let mut summary = new_summary(opts, span, &state_rel, &st);
+    if opts.since.is_some() && opts.until.is_none() && span.since >= span.until {
+        return Err(Error::Usage(format!(
+            "--since {} is not before the default --until, now minus --lag ({}): the window is \
+             empty (give an earlier --since, or a shorter --lag)",
+            summary.since, summary.until
+        )));
+    }
     if span.since >= span.until {
         tracing::info!(since = %summary.since, until = %summary.until, "empty window: nothing to pull");
         summary.elapsed_seconds = started.elapsed().as_secs_f64();

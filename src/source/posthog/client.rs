@@ -215,8 +215,9 @@ impl Client {
                 .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
             attempts += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(path, attempt = attempts, "GET");
+            tracing::info!(path, attempt = attempts, "GET");
             let mut wait: Option<Duration> = None;
+            let mut unreachable = false;
             let failure: String = match self
                 .http
                 .get(&url)
@@ -224,7 +225,10 @@ impl Client {
                 .send()
                 .await
             {
-                Err(e) if retryable_error(&e) => self.redact_err(&e),
+                Err(e) if retryable_error(&e) => {
+                    unreachable = super::retry::unreachable(&e);
+                    self.redact_err(&e)
+                }
                 Err(e) => {
                     return Err(ApiError::BadResponse {
                         path: path.to_string(),
@@ -315,8 +319,19 @@ impl Client {
             };
             let wait = wait.unwrap_or_else(|| backoff.next_wait());
             let elapsed = started.elapsed();
-            if attempts > self.retry.max_retries || elapsed + wait > self.retry.retry_timeout {
+            // A refused connection or an unknown name is a wrong host far more often than a
+            // passing outage: two more tries, not ten.
+            let max_retries = if unreachable {
+                self.retry
+                    .max_retries
+                    .min(super::retry::UNREACHABLE_RETRIES)
+            } else {
+                self.retry.max_retries
+            };
+            if attempts > max_retries || elapsed + wait > self.retry.retry_timeout {
                 return Err(ApiError::GaveUp {
+                    host: self.base.as_str().trim_end_matches('/').to_string(),
+                    unreachable,
                     path: path.to_string(),
                     attempts,
                     elapsed_s: elapsed.as_secs_f64(),

@@ -89,10 +89,16 @@ pub enum ApiError {
     },
 
     #[error(
-        "PostHog API {path}: gave up after {attempts} attempts in {elapsed_s:.0}s; last failure: \
-         {message}"
+        "{}PostHog API {host}{path}: gave up after {attempts} attempt{} in {elapsed_s:.0}s; last \
+         failure: {message}",
+        cannot_reach(.host, .unreachable),
+        plural_s(.attempts)
     )]
     GaveUp {
+        /// The host as configured (scheme, name, port, path prefix): never holds a key.
+        host: String,
+        /// The connection was refused or the name did not resolve.
+        unreachable: bool,
         path: String,
         attempts: u32,
         elapsed_s: f64,
@@ -131,6 +137,23 @@ pub enum ApiError {
 
 impl From<ApiError> for crate::Error {
     fn from(e: ApiError) -> Self {
-        crate::Error::PostHog(Box::new(e))
+        match e {
+            // a --host that cannot be a PostHog URL: the command line is wrong (exit 2)
+            ApiError::BadHost { .. } => crate::Error::Usage(e.to_string()),
+            e => crate::Error::PostHog(Box::new(e)),
+        }
     }
+}
+
+/// `cannot reach HOST (…): ` when the host could not be reached at all.
+fn cannot_reach(host: &str, unreachable: &bool) -> String {
+    if *unreachable {
+        format!("cannot reach {host} (check --host or POSTHOG_HOST): ")
+    } else {
+        String::new()
+    }
+}
+
+fn plural_s(n: &u32) -> &'static str {
+    if *n == 1 { "" } else { "s" }
 }

@@ -140,6 +140,31 @@ pub fn retryable_error(e: &reqwest::Error) -> bool {
     e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode()
 }
 
+/// Retries of a request whose connection was refused or whose host name did not resolve.
+pub const UNREACHABLE_RETRIES: u32 = 2;
+
+/// Whether the host could not be reached at all: the connection was refused, or its name does
+/// not resolve (as opposed to a reset or a timeout of a host that answered before).
+pub fn unreachable(e: &reqwest::Error) -> bool {
+    if !e.is_connect() {
+        return false;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        let text = err.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
