@@ -9,7 +9,8 @@
 //! - [`sink`]: batches to partitioned ZSTD Parquet on any object store, idempotently;
 //! - [`convert`]: the whole job over many files, in parallel, with bounded memory;
 //! - [`export`]: sessions back out of the lake as PostHog export, rrweb or portable files;
-//! - [`replay`]: the way back out to a person: a recording as an HTML page that plays offline.
+//! - [`replay`]: the way back out to a person: a recording as an HTML page that plays offline;
+//! - [`render`]: the same page played frame by frame in headless Chromium into a video file.
 //!
 //! The `replaylake` binary is a thin CLI over these functions.
 
@@ -22,6 +23,7 @@ pub mod flatten;
 pub mod portable;
 pub mod pull;
 pub mod query;
+pub mod render;
 pub mod replay;
 pub mod schema;
 pub mod sink;
