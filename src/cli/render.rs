@@ -39,7 +39,12 @@ pub struct RenderArgs {
     #[arg(long, short = 'l', default_value = "./lake", env = "REPLAYLAKE_LAKE")]
     pub lake: String,
     /// The session (recording) id.
-    #[arg(long, short = 's', required_unless_present = "where_sql", conflicts_with = "where_sql")]
+    #[arg(
+        long,
+        short = 's',
+        required_unless_present = "where_sql",
+        conflicts_with = "where_sql"
+    )]
     pub session: Option<String>,
     /// Render every session a SQL condition over the recordings table selects, into the directory --out.
     #[arg(long = "where", short = 'w')]
@@ -104,7 +109,7 @@ fn positive(s: &str) -> std::result::Result<f64, String> {
 
 impl RenderArgs {
     fn settings(&self, format: VideoFormat) -> RenderSettings {
-        let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as i64);
+        let ms = |d: Option<std::time::Duration>| d.map(|d| (d.as_secs_f64() * 1000.0).round() as i64);
         RenderSettings {
             format,
             speed: self.speed,
@@ -126,15 +131,29 @@ impl RenderArgs {
 pub fn safe_name(session: &str) -> String {
     session
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 /// The sessions to render and the file of each.
-fn jobs(args: &RenderArgs, lake: &Lake, rt: &tokio::runtime::Handle) -> Result<Vec<(String, PathBuf, VideoFormat)>> {
+fn jobs(
+    args: &RenderArgs,
+    lake: &Lake,
+    rt: &tokio::runtime::Handle,
+) -> Result<Vec<(String, PathBuf, VideoFormat)>> {
     if let Some(sid) = &args.session {
         let out = args.out.clone().unwrap_or_else(|| {
-            PathBuf::from(format!("{}.{}", safe_name(sid), args.format.unwrap_or(VideoFormat::Mp4).extension()))
+            PathBuf::from(format!(
+                "{}.{}",
+                safe_name(sid),
+                args.format.unwrap_or(VideoFormat::Mp4).extension()
+            ))
         });
         let format = match (args.format, VideoFormat::from_path(&out)) {
             (Some(f), _) | (None, Some(f)) => f,
@@ -149,11 +168,19 @@ fn jobs(args: &RenderArgs, lake: &Lake, rt: &tokio::runtime::Handle) -> Result<V
     }
     let cond = args.where_sql.clone().unwrap_or_default();
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
     let format = args.format.unwrap_or(VideoFormat::Mp4);
     let sids = rt.block_on(async {
         let index = crate::export::index::LakeIndex::load(lake).await?;
-        let plan = crate::export::select::plan(lake, &index, &crate::export::select::Selection::Where(cond)).await?;
+        let plan = crate::export::select::plan(
+            lake,
+            &index,
+            &crate::export::select::Selection::Where(cond),
+        )
+        .await?;
         Ok::<_, Error>(plan.parts.into_values().flatten().collect::<Vec<_>>())
     })?;
     Ok(sids
@@ -178,9 +205,11 @@ impl Progress {
             Some(m) => {
                 let b = m.add(ProgressBar::new(0));
                 b.set_style(
-                    ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{spinner} {msg} [{bar:30}] {pos}/{len} frames {per_sec} eta {eta}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
                 );
                 b.set_message(format!("rendering {sid}"));
                 b
@@ -194,7 +223,10 @@ impl Progress {
         bar.set_length(total);
         bar.set_position(done);
         let quarter = done * 4 / total.max(1);
-        if self.bars.is_none() && !self.quiet && said.fetch_max(quarter, Ordering::Relaxed) < quarter {
+        if self.bars.is_none()
+            && !self.quiet
+            && said.fetch_max(quarter, Ordering::Relaxed) < quarter
+        {
             eprintln!("render {sid}: {done}/{total} frames");
         }
     }
@@ -260,9 +292,17 @@ pub fn run(args: &RenderArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result
         eprintln!("error: session {sid}: {e}");
     }
     if !quiet && !args.json {
-        println!("rendered {} of {} sessions", jobs.len() - failed.len(), jobs.len());
+        println!(
+            "rendered {} of {} sessions",
+            jobs.len() - failed.len(),
+            jobs.len()
+        );
     }
-    Ok(if failed.is_empty() { exit::OK } else { exit::NOT_EXPORTED })
+    Ok(if failed.is_empty() {
+        exit::OK
+    } else {
+        exit::NOT_EXPORTED
+    })
 }
 
 /// Renders `jobs` with `--jobs` workers (default: half the cores, at least one); returns the

@@ -32,7 +32,10 @@ pub const ENV: &str = "REPLAYLAKE_BROWSER";
 
 /// The browser to run: `explicit` (`--browser`), else [`ENV`], else the first of [`CANDIDATES`].
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, RenderError> {
-    if let Some(p) = explicit.map(Path::to_path_buf).or_else(|| std::env::var_os(ENV).map(PathBuf::from)) {
+    if let Some(p) = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(ENV).map(PathBuf::from))
+    {
         if !p.is_file() {
             let looked = p.display().to_string();
             return Err(RenderError::BrowserMissing { looked });
@@ -43,7 +46,9 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, RenderError> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-        .ok_or_else(|| RenderError::BrowserMissing { looked: CANDIDATES.join(", ") })
+        .ok_or_else(|| RenderError::BrowserMissing {
+            looked: CANDIDATES.join(", "),
+        })
 }
 
 /// The flags every render starts the browser with.
@@ -99,7 +104,12 @@ pub struct Browser {
 
 impl Browser {
     /// Starts `path` with a `width` × `height` page and attaches to that page.
-    pub fn launch(path: &Path, width: u32, height: u32, timeout: Duration) -> Result<Browser, RenderError> {
+    pub fn launch(
+        path: &Path,
+        width: u32,
+        height: u32,
+        timeout: Duration,
+    ) -> Result<Browser, RenderError> {
         let profile = profile_dir()?;
         let (cmd_r, cmd_w) = pipe().map_err(|e| RenderError::launch(path, e))?;
         let (out_r, out_w) = pipe().map_err(|e| RenderError::launch(path, e))?;
@@ -113,7 +123,10 @@ impl Browser {
         // first copied above fd 10, so that dup2 onto 3 cannot close the other one.
         unsafe {
             cmd.pre_exec(move || {
-                let (a2, b2) = (libc::fcntl(a, libc::F_DUPFD, 10), libc::fcntl(b, libc::F_DUPFD, 10));
+                let (a2, b2) = (
+                    libc::fcntl(a, libc::F_DUPFD, 10),
+                    libc::fcntl(b, libc::F_DUPFD, 10),
+                );
                 if a2 < 0 || b2 < 0 || libc::dup2(a2, 3) < 0 || libc::dup2(b2, 4) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -125,17 +138,36 @@ impl Browser {
         let mut child = cmd.spawn().map_err(|e| RenderError::launch(path, e))?;
         drop((cmd_r, out_w));
         let stderr = keep_tail(child.stderr.take());
-        let cdp = Cdp::new(std::fs::File::from(cmd_w), std::fs::File::from(out_r), timeout);
-        let mut b = Browser { child, cdp, session: String::new(), profile, stderr };
+        let cdp = Cdp::new(
+            std::fs::File::from(cmd_w),
+            std::fs::File::from(out_r),
+            timeout,
+        );
+        let mut b = Browser {
+            child,
+            cdp,
+            session: String::new(),
+            profile,
+            stderr,
+        };
         b.attach().map_err(|e| b.explain(e))?;
         Ok(b)
     }
 
     /// Opens a page target and attaches to it (flat sessions).
     fn attach(&mut self) -> Result<(), RenderError> {
-        let t = self.cdp.call_within(None, "Target.createTarget", json!({"url": "about:blank"}), Duration::from_secs(30))?;
+        let t = self.cdp.call_within(
+            None,
+            "Target.createTarget",
+            json!({"url": "about:blank"}),
+            Duration::from_secs(30),
+        )?;
         let id = t["targetId"].as_str().unwrap_or_default().to_string();
-        let s = self.cdp.call(None, "Target.attachToTarget", json!({"targetId": id, "flatten": true}))?;
+        let s = self.cdp.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": id, "flatten": true}),
+        )?;
         self.session = s["sessionId"].as_str().unwrap_or_default().to_string();
         for m in ["Page.enable", "Runtime.enable"] {
             self.page(m, json!({}))?;
@@ -154,8 +186,13 @@ impl Browser {
         match self.child.try_wait() {
             Ok(Some(status)) => {
                 std::thread::sleep(Duration::from_millis(50));
-                let tail = String::from_utf8_lossy(&self.stderr.lock().expect("stderr")).trim().to_string();
-                RenderError::BrowserExited { status: status.to_string(), stderr: tail }
+                let tail = String::from_utf8_lossy(&self.stderr.lock().expect("stderr"))
+                    .trim()
+                    .to_string();
+                RenderError::BrowserExited {
+                    status: status.to_string(),
+                    stderr: tail,
+                }
             }
             _ => e,
         }
@@ -187,7 +224,10 @@ fn profile_dir() -> Result<PathBuf, RenderError> {
         std::process::id(),
         fastrand::u64(..)
     ));
-    std::fs::create_dir_all(&p).map_err(|source| RenderError::Io { path: p.clone(), source })?;
+    std::fs::create_dir_all(&p).map_err(|source| RenderError::Io {
+        path: p.clone(),
+        source,
+    })?;
     Ok(p)
 }
 

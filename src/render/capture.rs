@@ -33,13 +33,20 @@ pub struct Shot {
 /// returns once the first window's player is ready.
 pub fn open(b: &mut Browser, html: &str, width: u32, height: u32) -> Result<(), RenderError> {
     let file = b.profile().join("replay.html");
-    std::fs::write(&file, html).map_err(|source| RenderError::Io { path: file.clone(), source })?;
+    std::fs::write(&file, html).map_err(|source| RenderError::Io {
+        path: file.clone(),
+        source,
+    })?;
     b.page(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
     )?;
-    b.page("Page.navigate", json!({"url": format!("file://{}#render=1", file.display())}))?;
-    b.cdp.wait_event("Page.loadEventFired", Duration::from_secs(60))?;
+    b.page(
+        "Page.navigate",
+        json!({"url": format!("file://{}#render=1", file.display())}),
+    )?;
+    b.cdp
+        .wait_event("Page.loadEventFired", Duration::from_secs(60))?;
     evaluate(b, "window.replaylake.ready", Duration::from_secs(60)).map(|_| ())
 }
 
@@ -55,8 +62,13 @@ pub fn evaluate(b: &mut Browser, expr: &str, timeout: Duration) -> Result<Value,
         timeout,
     )?;
     if let Some(d) = r.get("exceptionDetails") {
-        let text = d["exception"]["description"].as_str().or(d["text"].as_str()).unwrap_or("exception");
-        return Err(RenderError::Page { message: format!("{expr}: {text}") });
+        let text = d["exception"]["description"]
+            .as_str()
+            .or(d["text"].as_str())
+            .unwrap_or("exception");
+        return Err(RenderError::Page {
+            message: format!("{expr}: {text}"),
+        });
     }
     for e in console_errors(&b.cdp.take_events()) {
         tracing::warn!(page = %e, "the replay page reported an error");
@@ -66,7 +78,12 @@ pub fn evaluate(b: &mut Browser, expr: &str, timeout: Duration) -> Result<Value,
 
 /// Shows the recording's window `window` as it was at `ts` (ms since the epoch).
 pub fn seek(b: &mut Browser, window: usize, ts: i64) -> Result<(), RenderError> {
-    evaluate(b, &format!("window.replaylake.seek({window}, {ts})"), Duration::from_secs(30)).map(|_| ())
+    evaluate(
+        b,
+        &format!("window.replaylake.seek({window}, {ts})"),
+        Duration::from_secs(30),
+    )
+    .map(|_| ())
 }
 
 /// The page as an image.
@@ -116,7 +133,15 @@ mod tests {
         let p = plan(&w, &[0, 50, 120, 200, 305, 400, 520]);
         assert_eq!(
             p,
-            vec![(0, true), (0, false), (0, true), (0, false), (1, true), (1, true), (0, true)]
+            vec![
+                (0, true),
+                (0, false),
+                (0, true),
+                (0, false),
+                (1, true),
+                (1, true),
+                (0, true)
+            ]
         );
     }
 }

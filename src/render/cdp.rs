@@ -59,7 +59,12 @@ impl Cdp {
     }
 
     /// Sends `method` (to the page `session`, or the browser) and waits for its result.
-    pub fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, RenderError> {
+    pub fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, RenderError> {
         self.call_within(session, method, params, self.timeout)
     }
 
@@ -97,14 +102,21 @@ impl Cdp {
         }
     }
 
-    fn next_message(&self, method: &str, deadline: Instant, timeout: Duration) -> Result<Value, RenderError> {
+    fn next_message(
+        &self,
+        method: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Value, RenderError> {
         let left = deadline.saturating_duration_since(Instant::now());
         self.from_browser.recv_timeout(left).map_err(|e| match e {
             RecvTimeoutError::Timeout => RenderError::Timeout {
                 what: format!("DevTools call {method}"),
                 secs: timeout.as_secs_f64(),
             },
-            RecvTimeoutError::Disconnected => RenderError::cdp(method, "the browser closed its DevTools pipe (it exited)"),
+            RecvTimeoutError::Disconnected => {
+                RenderError::cdp(method, "the browser closed its DevTools pipe (it exited)")
+            }
         })
     }
 
@@ -139,7 +151,9 @@ pub fn console_errors(events: &[Value]) -> Vec<String> {
         match e["method"].as_str() {
             Some("Runtime.exceptionThrown") => {
                 let d = &p["exceptionDetails"];
-                let text = d["exception"]["description"].as_str().or(d["text"].as_str());
+                let text = d["exception"]["description"]
+                    .as_str()
+                    .or(d["text"].as_str());
                 out.push(format!("uncaught: {}", text.unwrap_or("exception")));
             }
             Some("Runtime.consoleAPICalled") if p["type"] == "error" || p["type"] == "assert" => {
@@ -147,7 +161,12 @@ pub fn console_errors(events: &[Value]) -> Vec<String> {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|a| a["value"].as_str().map(str::to_string).unwrap_or_else(|| a["description"].to_string()))
+                    .map(|a| {
+                        a["value"]
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| a["description"].to_string())
+                    })
                     .collect();
                 out.push(format!("console.error: {}", args.join(" ")));
             }

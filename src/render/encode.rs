@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use crate::render::{RenderError, VideoFormat};
 use crate::render::browser::keep_tail;
+use crate::render::{RenderError, VideoFormat};
 
 /// The ffmpeg to run: `REPLAYLAKE_FFMPEG`, else `ffmpeg` on the PATH.
 pub fn locate() -> Result<PathBuf, RenderError> {
@@ -29,17 +29,46 @@ fn output_args(format: VideoFormat, fps: u32) -> Vec<String> {
     let even = "pad=ceil(iw/2)*2:ceil(ih/2)*2";
     let v: Vec<&str> = match format {
         VideoFormat::Mp4 => vec![
-            "-vf", even, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart", "-f", "mp4",
+            "-vf",
+            even,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
         ],
         VideoFormat::Webm => vec![
-            "-vf", even, "-c:v", "libvpx-vp9", "-crf", "30", "-b:v", "0", "-deadline", "realtime",
-            "-cpu-used", "5", "-row-mt", "1", "-pix_fmt", "yuv420p", "-f", "webm",
+            "-vf",
+            even,
+            "-c:v",
+            "libvpx-vp9",
+            "-crf",
+            "30",
+            "-b:v",
+            "0",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "5",
+            "-row-mt",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "webm",
         ],
         VideoFormat::Gif => vec![
             "-vf",
             "scale='min(800,iw)':-1:flags=lanczos,split[a][b];[a]palettegen[p];[b][p]paletteuse",
-            "-f", "gif",
+            "-f",
+            "gif",
         ],
     };
     let mut out: Vec<String> = v.into_iter().map(String::from).collect();
@@ -58,7 +87,13 @@ pub struct Encoder {
 
 impl Encoder {
     /// Starts `ffmpeg` writing `out` in `format` at `fps`; frames are `jpeg` or PNG images.
-    pub fn start(ffmpeg: &Path, out: &Path, format: VideoFormat, fps: u32, jpeg: bool) -> Result<Encoder, RenderError> {
+    pub fn start(
+        ffmpeg: &Path,
+        out: &Path,
+        format: VideoFormat,
+        fps: u32,
+        jpeg: bool,
+    ) -> Result<Encoder, RenderError> {
         let partial = PathBuf::from(format!("{}.partial", out.display()));
         let mut cmd = Command::new(ffmpeg);
         cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
@@ -76,7 +111,13 @@ impl Encoder {
         })?;
         let stdin = child.stdin.take();
         let stderr = keep_tail(child.stderr.take());
-        Ok(Encoder { child, stdin, stderr, partial, out: out.to_path_buf() })
+        Ok(Encoder {
+            child,
+            stdin,
+            stderr,
+            partial,
+            out: out.to_path_buf(),
+        })
     }
 
     /// Writes one frame.
@@ -91,12 +132,17 @@ impl Encoder {
     /// Closes the input, waits for ffmpeg and puts the file in place; returns its size.
     pub fn finish(mut self) -> Result<u64, RenderError> {
         drop(self.stdin.take());
-        let status = self.child.wait().map_err(|e| RenderError::launch(Path::new("ffmpeg"), e))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| RenderError::launch(Path::new("ffmpeg"), e))?;
         if !status.success() {
             return Err(self.failed());
         }
-        std::fs::rename(&self.partial, &self.out)
-            .map_err(|source| RenderError::Io { path: self.out.clone(), source })?;
+        std::fs::rename(&self.partial, &self.out).map_err(|source| RenderError::Io {
+            path: self.out.clone(),
+            source,
+        })?;
         Ok(std::fs::metadata(&self.out).map(|m| m.len()).unwrap_or(0))
     }
 
@@ -104,7 +150,9 @@ impl Encoder {
         drop(self.stdin.take());
         let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let stderr = String::from_utf8_lossy(&self.stderr.lock().expect("stderr")).trim().to_string();
+        let stderr = String::from_utf8_lossy(&self.stderr.lock().expect("stderr"))
+            .trim()
+            .to_string();
         RenderError::Ffmpeg { status, stderr }
     }
 }

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::query::library::quote;
+use crate::render::timeline::{Choice, Span, Tick};
 use crate::replay::player::Assets;
 use crate::replay::session::{Recording, ints};
-use crate::render::timeline::{Choice, Span, Tick};
 
 /// What can stop a render.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +175,10 @@ pub struct RenderSummary {
 }
 
 /// The session's events as the timeline reads them (time, type, source), in the lake's order.
-pub async fn ticks(ctx: &datafusion::prelude::SessionContext, rec: &Recording) -> Result<Vec<Tick>> {
+pub async fn ticks(
+    ctx: &datafusion::prelude::SessionContext,
+    rec: &Recording,
+) -> Result<Vec<Tick>> {
     let q = format!(
         "SELECT ts_ms, event_type, source FROM events WHERE session_id = {} AND date = {} ORDER BY seq",
         quote(&rec.facts.session_id),
@@ -183,7 +186,11 @@ pub async fn ticks(ctx: &datafusion::prelude::SessionContext, rec: &Recording) -
     );
     let mut out = Vec::new();
     for b in crate::query::run_sql(ctx, &q).await? {
-        let (ts, ty, src) = (ints(&b, "ts_ms")?, ints(&b, "event_type")?, ints(&b, "source")?);
+        let (ts, ty, src) = (
+            ints(&b, "ts_ms")?,
+            ints(&b, "event_type")?,
+            ints(&b, "source")?,
+        );
         for ((ts, ty), source) in ts.into_iter().zip(ty).zip(src) {
             out.push(Tick {
                 ts: ts.unwrap_or_default(),
@@ -257,7 +264,8 @@ pub fn render(
     let html = crate::replay::page::render(rec, &[], assets)?;
     let mut b = browser::Browser::launch(&browser_path, width, height, s.timeout)?;
     capture::open(&mut b, &html, width, height).map_err(|e| b.explain(e))?;
-    let mut enc = encode::Encoder::start(&ffmpeg, out, s.format, pace.fps, s.jpeg_quality.is_some())?;
+    let mut enc =
+        encode::Encoder::start(&ffmpeg, out, s.format, pace.fps, s.jpeg_quality.is_some())?;
     let captured = frames(&mut b, &mut enc, rec, &times, s, progress)?;
     drop(b);
     let bytes = enc.finish()?;

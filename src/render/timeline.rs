@@ -49,7 +49,13 @@ pub fn active_spans(ticks: &[Tick]) -> Vec<Span> {
         }
         if new {
             out.extend(seg.filter(|s| s.1).map(|s| s.0));
-            seg = Some((Span { start: t.ts, end: t.ts }, active));
+            seg = Some((
+                Span {
+                    start: t.ts,
+                    end: t.ts,
+                },
+                active,
+            ));
         } else if let Some((s, _)) = &mut seg {
             s.end = t.ts;
         }
@@ -192,7 +198,13 @@ mod tests {
             from_ms: None,
             to_ms: None,
         };
-        assert_eq!(spans(&t, all), vec![Span { start: 0, end: 12_000 }]);
+        assert_eq!(
+            spans(&t, all),
+            vec![Span {
+                start: 0,
+                end: 12_000
+            }]
+        );
         let clip = Choice {
             skip_inactive: true,
             from_ms: Some(2000),

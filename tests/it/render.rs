@@ -21,7 +21,11 @@ fn sessions() -> Vec<(String, PathBuf)> {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         if let Some(s) = name.strip_suffix(".truth.json") {
             let blob = realclient(&format!("{s}.blob.jsonl"));
-            let file = if blob.exists() { blob } else { realclient(&format!("{s}.rrweb.json")) };
+            let file = if blob.exists() {
+                blob
+            } else {
+                realclient(&format!("{s}.rrweb.json"))
+            };
             out.push((s.to_string(), file));
         }
     }
@@ -43,7 +47,9 @@ fn ready() -> bool {
             "render tests need chromium-headless-shell, ffmpeg and rrweb-player: scripts/test.sh installs them \
              (browser {browser}, ffmpeg {ffmpeg}, player {player})"
         );
-        eprintln!("\n!!! SKIPPING render tests: Chromium, ffmpeg or rrweb-player missing (run scripts/test.sh)\n");
+        eprintln!(
+            "\n!!! SKIPPING render tests: Chromium, ffmpeg or rrweb-player missing (run scripts/test.sh)\n"
+        );
     }
     ok
 }
@@ -53,7 +59,11 @@ fn render(lake: &Path, args: &[&str]) -> Value {
     let mut a = vec!["-q", "render", "--lake", lake.to_str().unwrap(), "--json"];
     a.extend_from_slice(args);
     let o = bin(&a);
-    assert!(o.status.success(), "render {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "render {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -61,7 +71,11 @@ fn render(lake: &Path, args: &[&str]) -> Value {
 fn probe(video: &Path) -> (String, i64, i64, f64) {
     let o = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["stream=codec_name,width,height:format=duration", "-of", "json"])
+        .args([
+            "stream=codec_name,width,height:format=duration",
+            "-of",
+            "json",
+        ])
         .arg(video)
         .output()
         .unwrap();
@@ -85,7 +99,10 @@ fn gray_frames(video: &Path, width: usize, height: usize) -> Vec<Vec<u8>> {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o.stdout.chunks(width * height).map(<[u8]>::to_vec).collect()
+    o.stdout
+        .chunks(width * height)
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 fn variance(px: &[u8]) -> f64 {
@@ -110,10 +127,22 @@ fn every_real_recording_renders_to_its_active_time_at_speed() {
     let files: Vec<&Path> = all.iter().map(|(_, f)| f.as_path()).collect();
     let lake = lake_with(dir.path(), &files);
     for (i, (name, _)) in all.iter().enumerate() {
-        let active = sql_i64(&lake, &format!("SELECT active_ms FROM recordings WHERE session_id = '{name}'"));
+        let active = sql_i64(
+            &lake,
+            &format!("SELECT active_ms FROM recordings WHERE session_id = '{name}'"),
+        );
         let out = dir.path().join(format!("{name}.mp4"));
         // the first at the recording's own size; the others small, for speed
-        let mut args = vec!["--session", name, "--out", out.to_str().unwrap(), "--speed", "8", "--fps", "12"];
+        let mut args = vec![
+            "--session",
+            name,
+            "--out",
+            out.to_str().unwrap(),
+            "--speed",
+            "8",
+            "--fps",
+            "12",
+        ];
         if i > 0 {
             args.extend(["--width", "320", "--height", "200"]);
         }
@@ -124,15 +153,30 @@ fn every_real_recording_renders_to_its_active_time_at_speed() {
         let (vw, vh) = if i > 0 {
             (320, 200)
         } else {
-            let q = |c: &str| sql_i64(&lake, &format!("SELECT {c} FROM recordings WHERE session_id = '{name}'"));
-            ((q("viewport_width") + 1) & !1, (q("viewport_height") + 1) & !1)
+            let q = |c: &str| {
+                sql_i64(
+                    &lake,
+                    &format!("SELECT {c} FROM recordings WHERE session_id = '{name}'"),
+                )
+            };
+            (
+                (q("viewport_width") + 1) & !1,
+                (q("viewport_height") + 1) & !1,
+            )
         };
         assert_eq!((w, h), (vw, vh), "{name}");
         let want = active as f64 / 8.0 / 1000.0;
-        assert!((dur - want).abs() <= 1.0 / 12.0 + 1e-3, "{name}: {dur} s, want {want} s (active {active} ms)");
+        assert!(
+            (dur - want).abs() <= 1.0 / 12.0 + 1e-3,
+            "{name}: {dur} s, want {want} s (active {active} ms)"
+        );
         let frames = gray_frames(&out, w as usize, h as usize);
         let mid = &frames[frames.len() / 2];
-        assert!(variance(mid) > 50.0, "{name}: the middle frame is blank (variance {})", variance(mid));
+        assert!(
+            variance(mid) > 50.0,
+            "{name}: the middle frame is blank (variance {})",
+            variance(mid)
+        );
     }
 }
 
@@ -146,19 +190,37 @@ fn webm_and_gif_have_their_codecs() {
     let active = sql_i64(&lake, "SELECT active_ms FROM recordings");
     for (ext, codec, fps) in [("webm", "vp9", "12"), ("gif", "gif", "10")] {
         let out = dir.path().join(format!("rec.{ext}"));
-        let args = ["--session", "ph-s2202-01", "--out", out.to_str().unwrap(), "--speed", "16", "--fps", fps];
-        render(&lake, &[&args[..], &["--width", "320", "--height", "200"]].concat());
+        let args = [
+            "--session",
+            "ph-s2202-01",
+            "--out",
+            out.to_str().unwrap(),
+            "--speed",
+            "16",
+            "--fps",
+            fps,
+        ];
+        render(
+            &lake,
+            &[&args[..], &["--width", "320", "--height", "200"][..]].concat(),
+        );
         let (c, w, h, dur) = probe(&out);
         assert_eq!((c.as_str(), w, h), (codec, 320, 200), "{ext}");
         let want = active as f64 / 16.0 / 1000.0;
         let frame = 1.0 / fps.parse::<f64>().unwrap();
-        assert!((dur - want).abs() <= frame + 0.011, "{ext}: {dur} s, want {want} s");
+        assert!(
+            (dur - want).abs() <= frame + 0.011,
+            "{ext}: {dur} s, want {want} s"
+        );
     }
 }
 
 /// The first truth click on an "add to cart" button: its time.
 fn add_to_cart(name: &str) -> i64 {
-    let t: Value = serde_json::from_str(&std::fs::read_to_string(realclient(&format!("{name}.truth.json"))).unwrap()).unwrap();
+    let t: Value = serde_json::from_str(
+        &std::fs::read_to_string(realclient(&format!("{name}.truth.json"))).unwrap(),
+    )
+    .unwrap();
     let c = t["clicks"]
         .as_array()
         .unwrap()
@@ -183,11 +245,25 @@ fn the_frame_after_an_add_to_cart_click_differs_from_the_frame_before() {
     let s = render(
         &lake,
         &[
-            "--session", "ph-s2202-01", "--out", out.to_str().unwrap(), "--speed", "1", "--fps", "25",
-            "--skip-inactive=false", "--from", &from, "--to", &to,
+            "--session",
+            "ph-s2202-01",
+            "--out",
+            out.to_str().unwrap(),
+            "--speed",
+            "1",
+            "--fps",
+            "25",
+            "--skip-inactive=false",
+            "--from",
+            &from,
+            "--to",
+            &to,
         ],
     );
-    let (w, h) = (s["width"].as_u64().unwrap() as usize, s["height"].as_u64().unwrap() as usize);
+    let (w, h) = (
+        s["width"].as_u64().unwrap() as usize,
+        s["height"].as_u64().unwrap() as usize,
+    );
     let first = s["first_frame_ms"].as_i64().unwrap();
     assert_eq!(first, click - 1000, "{s}");
     let frames = gray_frames(&out, w, h);
@@ -195,7 +271,11 @@ fn the_frame_after_an_add_to_cart_click_differs_from_the_frame_before() {
     // 40 ms a frame: the frame at 20-60 ms before the click (the cursor is on the button), and
     // the one 300 ms after it
     let (before, after) = (&frames[(1000 - 20) / 40], &frames[(1000 + 300) / 40]);
-    let changed = before.iter().zip(after).filter(|(a, b)| a.abs_diff(**b) > 24).count();
+    let changed = before
+        .iter()
+        .zip(after)
+        .filter(|(a, b)| a.abs_diff(**b) > 24)
+        .count();
     // the cursor alone (20 x 20 px) cannot account for that many
     assert!(changed > 1000, "{changed} pixels changed");
 }
@@ -227,7 +307,20 @@ fn two_renders_of_a_session_are_the_same_frames() {
         let out = dir.path().join(format!("{k}.mp4"));
         render(
             &lake,
-            &["--session", "ph-s2202-02", "--out", out.to_str().unwrap(), "--speed", "8", "--fps", "12", "--width", "480", "--height", "300"],
+            &[
+                "--session",
+                "ph-s2202-02",
+                "--out",
+                out.to_str().unwrap(),
+                "--speed",
+                "8",
+                "--fps",
+                "12",
+                "--width",
+                "480",
+                "--height",
+                "300",
+            ],
         );
         hashes.push((frame_hashes(&out), std::fs::read(&out).unwrap()));
     }
@@ -250,27 +343,53 @@ fn render_says_what_is_missing() {
         .to_string(),
     )
     .unwrap();
-    let lake = lake_with(dir.path(), &[&realclient("ph-s2202-01.blob.jsonl"), &nofull]);
+    let lake = lake_with(
+        dir.path(),
+        &[&realclient("ph-s2202-01.blob.jsonl"), &nofull],
+    );
     let out = dir.path().join("x.mp4");
     let o = out.to_str().unwrap();
     let run = |extra: &[&str], env: &[(&str, &str)]| {
         let mut c = Command::new(bin_path());
-        c.args(["render", "--lake", lake.to_str().unwrap()]).args(extra);
+        c.args(["render", "--lake", lake.to_str().unwrap()])
+            .args(extra);
         for (k, v) in env {
             c.env(k, v);
         }
         let o = c.output().unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
-    let (code, err) = run(&["--session", "ph-s2202-01", "--out", o, "--browser", "/nonexistent/chromium"], &[]);
+    let (code, err) = run(
+        &[
+            "--session",
+            "ph-s2202-01",
+            "--out",
+            o,
+            "--browser",
+            "/nonexistent/chromium",
+        ],
+        &[],
+    );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("chromium-headless-shell") && err.contains("apt-get install"), "{err}");
+    assert!(
+        err.contains("chromium-headless-shell") && err.contains("apt-get install"),
+        "{err}"
+    );
     if !ready() {
         return;
     }
-    let (code, err) = run(&["--session", "ph-s2202-01", "--out", o], &[("PATH", "/nonexistent")]);
+    let (code, err) = run(
+        &["--session", "ph-s2202-01", "--out", o],
+        &[("PATH", "/nonexistent")],
+    );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("ffmpeg") && err.contains("apt-get install ffmpeg"), "{err}");
+    assert!(
+        err.contains("ffmpeg") && err.contains("apt-get install ffmpeg"),
+        "{err}"
+    );
     let (code, err) = run(&["--session", "nofull", "--out", o], &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no FullSnapshot"), "{err}");
@@ -292,7 +411,15 @@ fn the_html_player_plays_to_its_finish_offline_without_a_console_error() {
     let dir = tempfile::tempdir().unwrap();
     let lake = lake_with(dir.path(), &[&realclient("ph-s2202-01.blob.jsonl")]);
     let page = dir.path().join("rec.html");
-    let o = bin(&["replay", "--lake", lake.to_str().unwrap(), "--session", "ph-s2202-01", "--out", page.to_str().unwrap()]);
+    let o = bin(&[
+        "replay",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--session",
+        "ph-s2202-01",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let chrome = browser::locate(None).unwrap();
     let mut b = browser::Browser::launch(&chrome, 1400, 900, Duration::from_secs(30)).unwrap();
@@ -303,14 +430,23 @@ fn the_html_player_plays_to_its_finish_offline_without_a_console_error() {
         json!({"offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
     )
     .unwrap();
-    b.page("Page.navigate", json!({"url": format!("file://{}#speed=8", page.display())})).unwrap();
-    b.cdp.wait_event("Page.loadEventFired", Duration::from_secs(30)).unwrap();
+    b.page(
+        "Page.navigate",
+        json!({"url": format!("file://{}#speed=8", page.display())}),
+    )
+    .unwrap();
+    b.cdp
+        .wait_event("Page.loadEventFired", Duration::from_secs(30))
+        .unwrap();
     let started = Instant::now();
     let state = loop {
         let r = b
             .page("Runtime.evaluate", json!({"expression": "document.body.dataset.state + ' ' + document.body.dataset.errors", "returnByValue": true}))
             .unwrap();
-        let v = r["result"]["value"].as_str().unwrap_or_default().to_string();
+        let v = r["result"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if v.starts_with("finished") || started.elapsed() > Duration::from_secs(60) {
             break v;
         }
