@@ -9,8 +9,8 @@
 # Prints, per run: the recording's length, the render's wall time and that time as a multiple of
 # the recording's length (the target: under 0.5 at speed 1, i.e. a one-minute recording in under
 # 30 s on 2 cores), the frames (made / taken by a screenshot), the peak RSS of replaylake
-# (/usr/bin/time -v) and of its browser (every process of the browser's profile, VmRSS summed,
-# polled every 100 ms; the peak of the sum).
+# (/usr/bin/time -v) and of its browser (all its processes, VmRSS summed, polled every 100 ms;
+# the peak of the sum).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -33,14 +33,25 @@ bash scripts/setup-player.sh >/dev/null
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/replaylake-bench-render.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-# Peak of the summed VmRSS (KiB) of the browser processes whose command line names a profile
-# of replaylake process $1, until that process exits.
+# Every descendant process of $1.
+descendants() {
+  local c
+  for c in $(pgrep -P "$1" || true); do
+    echo "$c"
+    descendants "$c"
+  done
+}
+
+# Peak of the summed VmRSS (KiB) of the browser's processes (every descendant of replaylake
+# process $1 but ffmpeg), polled every 100 ms until $1 exits.
 browser_peak() {
-  local pid=$1 peak=0 sum
+  local pid=$1 peak=0 sum kb p
   while kill -0 "$pid" 2>/dev/null; do
     sum=0
-    for p in $(pgrep -f "replaylake-browser-$pid-" || true); do
-      sum=$((sum + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+    for p in $(descendants "$pid"); do
+      [ "$(cat "/proc/$p/comm" 2>/dev/null)" = ffmpeg ] && continue
+      kb=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+      sum=$((sum + ${kb:-0}))
     done
     [ "$sum" -gt "$peak" ] && peak=$sum
     sleep 0.1
