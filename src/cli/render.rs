@@ -109,7 +109,8 @@ fn positive(s: &str) -> std::result::Result<f64, String> {
 
 impl RenderArgs {
     fn settings(&self, format: VideoFormat) -> RenderSettings {
-        let ms = |d: Option<std::time::Duration>| d.map(|d| (d.as_secs_f64() * 1000.0).round() as i64);
+        let ms =
+            |d: Option<std::time::Duration>| d.map(|d| (d.as_secs_f64() * 1000.0).round() as i64);
         RenderSettings {
             format,
             speed: self.speed,

@@ -249,7 +249,7 @@ pub fn render(
         to_ms: s.to_ms,
     };
     let spans = timeline::spans(ticks, choice);
-    let total: i64 = spans.iter().map(Span::len).sum();
+    let total: i64 = spans.iter().map(Span::ms).sum();
     if spans.is_empty() {
         return Err(Error::Usage(format!(
             "session {:?}: the chosen stretch has no {}events, so there is nothing to show \

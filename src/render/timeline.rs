@@ -19,7 +19,7 @@ pub struct Tick {
     pub source: Option<i64>,
 }
 
-/// A stretch of the recording, `[start, end]` in ms since the epoch; it lasts `max(1, end - start)`.
+/// A stretch of the recording, `[start, end]` in ms since the epoch; it lasts [`Span::ms`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub start: i64,
@@ -27,7 +27,8 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn len(&self) -> i64 {
+    /// How long it lasts: `max(1, end - start)` ms, as PostHog counts a segment.
+    pub fn ms(&self) -> i64 {
         (self.end - self.start).max(1)
     }
 }
@@ -140,8 +141,8 @@ pub fn frame_times(spans: &[Span], pace: Pace) -> Vec<i64> {
     let (mut i, mut before) = (0usize, 0i64);
     for k in 0..pace.frames {
         let u = (k as f64 * step).floor() as i64;
-        while i + 1 < spans.len() && u >= before + spans[i].len() {
-            before += spans[i].len();
+        while i + 1 < spans.len() && u >= before + spans[i].ms() {
+            before += spans[i].ms();
             i += 1;
         }
         let Some(s) = spans.get(i) else { break };
@@ -187,7 +188,7 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(s.iter().map(Span::len).sum::<i64>(), 2001);
+        assert_eq!(s.iter().map(Span::ms).sum::<i64>(), 2001);
     }
 
     #[test]
