@@ -12,12 +12,17 @@ trap 'bash scripts/stores.sh stop' EXIT
 bash scripts/stores.sh start
 eval "$(bash scripts/stores.sh env)"
 export REPLAYLAKE_STORES=1
-# Headless Chromium (Debian's package) and rrweb-player (npm) for tests/it/replay.rs.
-if ! command -v chromium-headless-shell >/dev/null; then
-  echo "installing chromium-headless-shell from Debian's packages" >&2
+# Headless Chromium and ffmpeg (Debian's packages) and rrweb-player (npm) for tests/it/replay.rs
+# and tests/it/render.rs.
+missing=""
+command -v chromium-headless-shell >/dev/null || missing="$missing chromium-headless-shell"
+{ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; } || missing="$missing ffmpeg"
+if [ -n "$missing" ]; then
+  echo "installing$missing from Debian's packages" >&2
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO apt-get install -y -q chromium-headless-shell >&2 \
-    || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q chromium-headless-shell >&2; }
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -q $missing >&2 \
+    || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q $missing >&2; }
 fi
 bash scripts/setup-player.sh >/dev/null
 cargo test --locked "$@"

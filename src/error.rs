@@ -109,6 +109,10 @@ pub enum Error {
     #[error("query {name}: {message}")]
     Query { name: String, message: String },
 
+    /// `replaylake render`: the browser, the page or ffmpeg failed, or one is missing.
+    #[error(transparent)]
+    Render(Box<crate::render::RenderError>),
+
     /// A task of a job panicked or stopped before its end: the job fails, whatever the others did.
     #[error("{task} failed: {message}")]
     Worker { task: String, message: String },
@@ -117,6 +121,12 @@ pub enum Error {
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         Error::DataFusion(Box::new(e))
+    }
+}
+
+impl From<crate::render::RenderError> for Error {
+    fn from(e: crate::render::RenderError) -> Self {
+        Error::Render(Box::new(e))
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`job`]: the job over a source, files ([`convert`]) or the PostHog API ([`pull`]), in
 //!   parallel, with bounded memory;
 //! - [`export`]: sessions back out of the lake as PostHog export, rrweb or portable files;
-//! - [`replay`]: the way back out to a person: a recording as an HTML page that plays offline.
+//! - [`replay`]: the way back out to a person: a recording as an HTML page that plays offline;
+//! - [`render`]: the same page played frame by frame in headless Chromium into a video file.
 //!
 //! Beneath them all: [`store`] (the lake's URL as an object store, which sources read from too),
 //! [`schema`] and [`error`]. The `replaylake` binary is a thin CLI ([`cli`]) over these functions.
@@ -24,6 +25,7 @@ pub mod job;
 pub mod names;
 pub mod portable;
 pub mod query;
+pub mod render;
 pub mod replay;
 pub mod schema;
 pub mod sink;

@@ -95,6 +95,7 @@ fn main() {
         Command::Export(a) => cli::export::run(a, args.quiet, handle),
         Command::Verify(a) => cli::verify::run(a),
         Command::Replay(a) => cli::replay::run(a, args.quiet, handle),
+        Command::Render(a) => cli::render::run(a, args.quiet, handle),
     };
     match result {
         Ok(code) => std::process::exit(code),

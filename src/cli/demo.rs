@@ -119,13 +119,15 @@ pub fn run(args: &DemoArgs, rt: tokio::runtime::Handle) -> Result<i32> {
         args.dest.trim_end_matches('/')
     );
     watch_one(&lake, &args.dest, &rt);
+    video_one(&lake, &args.dest, &rt);
     Ok(exit::OK)
 }
 
 /// The first sample, as a page that plays it: written beside the lake when rrweb-player is
 /// installed, else the command that would write it.
+const SESSION: &str = "01a20cbb-70a4-701c-b70c-79670ea3fad1";
+
 fn watch_one(lake: &Lake, dest: &str, rt: &tokio::runtime::Handle) {
-    const SESSION: &str = "01a20cbb-70a4-701c-b70c-79670ea3fad1";
     let page = std::path::Path::new(dest.trim_end_matches('/')).with_extension("replay.html");
     let command = format!(
         "replaylake replay --lake {dest} --session {SESSION} --out {}",
@@ -149,5 +151,47 @@ fn watch_one(lake: &Lake, dest: &str, rt: &tokio::runtime::Handle) {
             page.display()
         ),
         Err(e) => println!("\nWatch a recording: {command} (here it failed: {e})"),
+    }
+}
+
+/// The same sample as a short video (a few seconds to make: small, fast, at most 96 frames)
+/// when Chromium, ffmpeg and rrweb-player are here, else how to get them.
+fn video_one(lake: &Lake, dest: &str, rt: &tokio::runtime::Handle) {
+    use crate::render::{RenderSettings, browser, encode};
+    let video = std::path::Path::new(dest.trim_end_matches('/')).with_extension("replay.mp4");
+    let command = format!(
+        "replaylake render --lake {dest} --session {SESSION} --out {}",
+        video.display()
+    );
+    let assets = crate::replay::player::locate(None);
+    let (Ok(assets), Ok(_), Ok(_)) = (assets, browser::locate(None), encode::locate()) else {
+        println!(
+            "\nRender it as a video: install Debian's chromium-headless-shell and ffmpeg (apt-get \
+             install chromium-headless-shell ffmpeg) and rrweb-player (scripts/setup-player.sh), then\n  {command}"
+        );
+        return;
+    };
+    let settings = RenderSettings {
+        speed: 8.0,
+        fps: 12,
+        width: Some(640),
+        height: Some(400),
+        max_frames: 96,
+        ..RenderSettings::default()
+    };
+    let done = rt
+        .block_on(crate::render::load(lake, SESSION))
+        .and_then(|(rec, ticks)| {
+            crate::render::render(&rec, &ticks, &assets, &settings, &video, &|_, _| {})
+        });
+    match done {
+        Ok(s) => println!(
+            "\nA video of it: {} ({:.1} s, {} frames, made in {:.1} s; full size and speed: {command})",
+            video.display(),
+            s.duration_s,
+            s.frames,
+            s.seconds
+        ),
+        Err(e) => println!("\nRender it as a video: {command} (here it failed: {e})"),
     }
 }

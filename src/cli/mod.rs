@@ -6,6 +6,7 @@ pub mod demo;
 pub mod export;
 pub mod pull;
 pub mod query;
+pub mod render;
 pub mod replay;
 pub mod schema;
 pub mod verify;
@@ -30,8 +31,8 @@ pub mod exit {
     pub const SKIPPED: i32 = 4;
     /// `verify` found a problem in some files (damaged, truncated, out of order, not portable).
     pub const INVALID: i32 = 5;
-    /// `export` completed, but some selected sessions could not be exported (each is listed in
-    /// the summary with the reason).
+    /// `export` (or `render --where`) completed, but some selected sessions could not be
+    /// exported (rendered); each is listed with the reason.
     pub const NOT_EXPORTED: i32 = 6;
     /// `convert` was interrupted (Ctrl-C, as a shell reports a SIGINT): the files it had read are
     /// committed and the run is recorded; a rerun converts the rest.
@@ -53,8 +54,8 @@ Exit codes:
      or 410 (deleted); they are listed in the summary and the checkpoint (3 wins when both
      apply). Without the flag such a run exits 0
   5  verify: some files are not intact portable files (each one's first problem is printed)
-  6  export completed, but some sessions could not be exported: listed, with the reason, in
-     the summary
+  6  export (render --where) completed, but some sessions could not be exported (rendered):
+     listed, with the reason, in the summary
   130  convert was interrupted (Ctrl-C): the files it read are committed; rerun to finish"
     };
 }
@@ -112,6 +113,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Write one recording as an HTML page that plays it offline (rrweb-player inside), with its moments.
     Replay(replay::ReplayArgs),
+    /// Render one recording (or many, --where) as a video: MP4, WebM or GIF, via headless Chromium and ffmpeg.
+    Render(render::RenderArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

@@ -2,7 +2,8 @@
 // recording's moments and jumps to them. State for tests and tools is kept in <body data-*>:
 // state (loading, playing, finished), errors (count), window, time (ms played), jumped (ms into
 // the window the last jump went to), current (the player's time after it) and total (the
-// window's length, after #at=).
+// window's length, after #at=). #render=1 is the mode `replaylake render` drives: only the
+// player, at the page's size, no controller, animations off, and window.replaylake.seek().
 (() => {
   const $ = (id) => document.getElementById(id);
   const body = document.body.dataset;
@@ -16,6 +17,10 @@
   };
   window.addEventListener('error', (e) => fail(String(e.message)));
   window.addEventListener('unhandledrejection', (e) => fail(String(e.reason)));
+  const rendering = params.get('render') === '1';
+  if (rendering) document.body.classList.add('rl-render');
+  // CSS inside the recording while rendering: a frame must not depend on when it is taken
+  const FREEZE = ['*, *::before, *::after { animation: none !important; transition: none !important; caret-color: transparent !important; }'];
 
   async function unpack(b64) {
     const text = atob(b64);
@@ -32,6 +37,7 @@
 
   let player = null;
   let current = null;
+  let shown = -1;
 
   function jump(ts) {
     const offset = Math.max(0, ts - current.start);
@@ -64,19 +70,13 @@
     const speeds = [...new Set([1, 2, 4, 8, speed])].sort((a, b) => a - b);
     const target = $('rl-player');
     target.textContent = '';
-    player = new rrwebPlayer.Player({
-      target,
-      props: {
-        events,
-        width: config.width,
-        height: config.height,
-        autoPlay: params.get('autoplay') !== '0',
-        skipInactive: true,
-        speed,
-        speedOption: speeds,
-        tags: config.tags,
-      },
-    });
+    const props = rendering
+      ? { events, width: innerWidth, height: innerHeight, autoPlay: false, showController: false,
+          mouseTail: false, insertStyleRules: FREEZE, skipInactive: false }
+      : { events, width: config.width, height: config.height, autoPlay: params.get('autoplay') !== '0',
+          skipInactive: true, speed, speedOption: speeds, tags: config.tags };
+    player = new rrwebPlayer.Player({ target, props });
+    shown = i;
     player.getReplayer().on('finish', () => { body.state = 'finished'; });
     player.addEventListener('ui-update-current-time', (e) => { body.time = String(Math.round(e.payload)); });
     body.window = String(i);
@@ -93,6 +93,27 @@
     }
   }
 
+  // Waits (up to 1 s) until the recording's images have loaded or failed, and its fonts.
+  async function settle(doc) {
+    const until = Date.now() + 1000;
+    while (Date.now() < until && [...doc.images].some((im) => !im.complete)) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (doc.fonts) await doc.fonts.ready;
+  }
+
+  // Shows window i as it was just after ts (ms since the epoch): every event at or before ts
+  // applied, synchronously, by the Replayer's pause(offset).
+  async function seek(i, ts) {
+    if (i !== shown) await show(i);
+    const r = player.getReplayer();
+    r.pause(Math.max(0, ts - r.getMetaData().startTime + 1));
+    await settle(r.iframe.contentDocument);
+    return Number(body.errors);
+  }
+  let ready = null;
+  window.replaylake = { ready: new Promise((ok, no) => { ready = { ok, no }; }), seek };
+
   const pick = $('rl-window');
   config.windows.forEach((w, i) => {
     const o = document.createElement('option');
@@ -104,5 +125,5 @@
   pick.addEventListener('change', () => show(Number(pick.value)).catch((e) => fail(String(e))));
   const first = Math.min(Number(params.get('window') || 0), config.windows.length - 1);
   pick.value = String(first);
-  show(first).catch((e) => fail(String(e)));
+  show(first).then(() => ready.ok(config.windows.length), (e) => { fail(String(e)); ready.no(e); });
 })();

@@ -16,6 +16,7 @@ mod portable;
 mod pull;
 mod pull_server;
 mod query;
+mod render;
 mod replay;
 mod schemas;
 mod stores;

@@ -144,9 +144,9 @@ fn the_page_lists_the_recordings_moments_from_the_lake() {
 }
 
 /// Seeking to the end applies every event of the recording (rrweb's `pause(t)` replays all
-/// events before `t`), so a DOM the player cannot rebuild shows up as an error here. Real-time
-/// playback to the `finish` event needs a browser driven frame by frame (`replaylake render`):
-/// `--virtual-time-budget` alone does not advance rrweb's animation-frame timer.
+/// events before `t`), so a DOM the player cannot rebuild shows up as an error here. Playback
+/// to the `finish` event (`--virtual-time-budget` alone does not advance rrweb's animation-frame
+/// timer) is tested in render.rs, with the browser driven over DevTools.
 #[test]
 fn every_event_of_the_recording_replays_offline_without_an_error() {
     let (Some(chrome), true) = (browser(), player_installed()) else {
