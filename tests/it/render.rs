@@ -395,7 +395,7 @@ fn render_says_what_is_missing() {
     assert!(err.contains("no FullSnapshot"), "{err}");
     assert!(!out.exists(), "no video is made");
     let (code, err) = run(&["--session", "ph-s2202-01", "--out", "x.avi"], &[]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "a usage error: {err}");
     assert!(err.contains(".mp4, .webm or .gif"), "{err}");
 }
 
