@@ -12,8 +12,9 @@ cd "$REPO"
 . scripts/env.sh
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 1; }
 
-cargo build --release --locked --quiet
-BIN="$CARGO_TARGET_DIR/release/replaylake"
+# REPLAYLAKE_BENCH_BIN: a binary already built (skips the release build)
+if [ -z "${REPLAYLAKE_BENCH_BIN:-}" ]; then cargo build --release --locked --quiet; fi
+BIN="${REPLAYLAKE_BENCH_BIN:-$CARGO_TARGET_DIR/release/replaylake}"
 CACHE="${REPLAYLAKE_BENCH_CACHE:-$HOME/.cache/replaylake/bench}/${MB}mb"
 if [ ! -f "$CACHE/.done" ]; then
   rm -rf "$CACHE"

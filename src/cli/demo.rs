@@ -1,6 +1,6 @@
 //! `replaylake demo`: converts sample recordings bundled in the binary into a lake and queries it.
 //!
-//! The demo writes a lake of its own (`./replaylake-demo` by default), never into a lake of
+//! The demo writes a lake of its own (`./lake` by default, as every command's default), never into a lake of
 //! yours: a destination that holds anything but a demo lake is refused. A demo lake is marked by
 //! [`MARKER`].
 
@@ -47,7 +47,7 @@ pub const MARKER: &str = "_replaylake/demo";
 pub struct DemoArgs {
     /// Where to write the demo lake: a new or empty folder, or an earlier demo's (anything else
     /// is refused, so the samples never mix into a lake of yours).
-    #[arg(long, short = 'd', default_value = "./replaylake-demo")]
+    #[arg(long, short = 'd', default_value = "./lake")]
     pub dest: String,
 }
 
@@ -67,7 +67,7 @@ async fn check_own(lake: &Lake) -> Result<()> {
         Ok(_) => Ok(()),
         Err(object_store::Error::NotFound { .. }) => Err(Error::Usage(format!(
             "{} is not empty and is not a demo lake: the demo writes its sample recordings only \
-             into a folder of its own; give --dest a new folder (default ./replaylake-demo)",
+             into a folder of its own; give --dest a new folder (e.g. --dest ./replaylake-demo)",
             lake.url
         ))),
         Err(e) => Err(Error::store(MARKER, e)),

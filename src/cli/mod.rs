@@ -98,7 +98,7 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Print a table's published schema (all tables without TABLE).
     Schema(schema::SchemaArgs),
-    /// Convert the bundled sample recordings into a lake of its own (./replaylake-demo) and query it.
+    /// Convert the bundled sample recordings into ./lake (refusing a lake that is not a demo's) and query it.
     Demo(demo::DemoArgs),
     /// Pull recordings from the PostHog API into a lake, incrementally and within its rate limits.
     Pull(pull::PullArgs),

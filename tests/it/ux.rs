@@ -361,39 +361,40 @@ fn quiet_prints_only_errors_and_verbose_adds_detail() {
 #[test]
 fn demo_keeps_out_of_a_lake_that_is_not_its_own() {
     let tmp = tempfile::tempdir().unwrap();
+    // on a fresh machine: into ./lake, and a rerun is fine
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    for _ in 0..2 {
+        let r = run_in(&fresh, &["demo"], &[]);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        assert!(r.stdout.contains("The lake is in ./lake"), "{}", r.stdout);
+    }
+    assert_eq!(
+        sql_i64(&fresh.join("lake"), "SELECT count(*) FROM recordings"),
+        4
+    );
+    // beside a lake of yours: refused, untouched
     let cwd = tmp.path();
     let lake = small_lake(cwd);
     let before = tree(&lake);
-    // by default into a folder of its own
     let r = run_in(cwd, &["demo"], &[]);
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(
-        r.stdout.contains("The lake is in ./replaylake-demo"),
-        "{}",
-        r.stdout
-    );
-    assert_eq!(
-        sql_i64(
-            &cwd.join("replaylake-demo"),
-            "SELECT count(*) FROM recordings"
-        ),
-        4
-    );
-    assert_eq!(tree(&lake), before, "the demo touched ./lake");
-    // a rerun into its own folder is fine
-    let r = run_in(cwd, &["demo"], &[]);
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
-    // a lake of yours is refused, untouched
-    let r = run_in(cwd, &["demo", "--dest", "lake"], &[]);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert_eq!(
         r.stderr,
-        "error: lake is not empty and is not a demo lake: the demo writes its sample \
-         recordings only into a folder of its own; give --dest a new folder (default \
+        "error: ./lake is not empty and is not a demo lake: the demo writes its sample \
+         recordings only into a folder of its own; give --dest a new folder (e.g. --dest \
          ./replaylake-demo)\n"
     );
-    assert_eq!(tree(&lake), before);
+    assert_eq!(tree(&lake), before, "the demo touched ./lake");
     assert_eq!(sql_i64(&lake, "SELECT count(*) FROM recordings"), 1);
+    // where it is told
+    let r = run_in(cwd, &["demo", "--dest", "replaylake-demo"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let n = sql_i64(
+        &cwd.join("replaylake-demo"),
+        "SELECT count(*) FROM recordings",
+    );
+    assert_eq!(n, 4);
 }
 
 #[test]
