@@ -311,8 +311,11 @@ impl FilesJob {
                 continue;
             };
             let counted = (first.events, first.duplicates);
+            // in input order, not in the order the workers happened to finish them, so that
+            // ties between fragments order the same way in every run
             let mut files = vec![first.input];
             files.extend(more.iter().filter(|&&i| i != first.input));
+            files.sort_unstable();
             let Some(merged) = decode_fragments(&sid, &files, inputs, opts)? else {
                 continue;
             };
