@@ -11,15 +11,13 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use datafusion::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::export::file_reader::StoreFile;
 use crate::schema::Table;
-use crate::sink::commit::{column_as, commit_seq, index_projection};
+use crate::sink::commit::{commit_seq, index_columns, index_projection};
 use crate::store::Lake;
 
 /// Recordings files read at once.
@@ -129,35 +127,9 @@ async fn read_file(lake: &Lake, meta: object_store::ObjectMeta, rel: &str) -> Re
         .map_err(|e| Error::parquet(rel, e))?;
     let mut rows = Vec::new();
     while let Some(b) = stream.next().await {
-        rows.extend(index_rows(&b.map_err(|e| Error::parquet(rel, e))?));
+        rows.extend(index_columns(&b.map_err(|e| Error::parquet(rel, e))?));
     }
     Ok((rows, seq))
-}
-
-fn index_rows(b: &datafusion::arrow::array::RecordBatch) -> Vec<(String, String, i64)> {
-    let ms = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let (Some(sid), Some(sum)) = (
-        column_as(b, "session_id", &DataType::Utf8),
-        column_as(b, "checksum", &DataType::Utf8),
-    ) else {
-        return vec![];
-    };
-    let at = column_as(b, "converted_at", &ms);
-    let (sid, sum) = (sid.as_string::<i32>(), sum.as_string::<i32>());
-    let at = at
-        .as_ref()
-        .map(|a| a.as_primitive::<TimestampMillisecondType>());
-    (0..b.num_rows())
-        .filter(|&i| !sid.is_null(i))
-        .map(|i| {
-            let converted = at
-                .filter(|a| a.is_valid(i))
-                .map(|a| a.value(i))
-                .unwrap_or_default();
-            let sum = if sum.is_valid(i) { sum.value(i) } else { "" };
-            (sid.value(i).to_string(), sum.to_string(), converted)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -362,17 +362,10 @@ fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Every `*.sql` file of a directory, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<LibraryQuery>> {
-    let io = |source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "sql") && p.is_file())
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| LibraryQuery::from_file(p)).collect()
+    sql_files(dir)?
+        .iter()
+        .map(|p| LibraryQuery::from_file(p))
+        .collect()
 }
 
 /// Finds a query: a path to a `.sql` file, else a name (with or without `.sql`) in `dir` (when

@@ -207,18 +207,8 @@ pub async fn ticks(
 /// session that is missing, or has no FullSnapshot (nothing to draw), is an error.
 pub async fn load(lake: &crate::sink::Lake, session_id: &str) -> Result<(Recording, Vec<Tick>)> {
     let ctx = crate::query::lake_context(lake).await?;
-    let Some(rec) = crate::replay::session::load(&ctx, session_id).await? else {
-        return Err(Error::Missing(format!(
-            "session {session_id:?} is not in the lake at {}",
-            lake.url
-        )));
-    };
-    if !rec.windows.iter().any(|w| w.has_full_snapshot()) {
-        return Err(Error::Missing(format!(
-            "session {session_id:?} has no FullSnapshot (rrweb event type 2): there is nothing to \
-             draw, so no video is made"
-        )));
-    }
+    let why = "there is nothing to draw, so no video is made";
+    let rec = crate::replay::session::load_drawable(&ctx, &lake.url, session_id, why).await?;
     let ticks = ticks(&ctx, &rec).await?;
     Ok((rec, ticks))
 }

@@ -13,7 +13,7 @@ pub mod page;
 pub mod player;
 pub mod session;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sink::Lake;
 
 /// What a replay page was built from, for the summary.
@@ -33,18 +33,8 @@ pub async fn replay_page(
     assets: &player::Assets,
 ) -> Result<(String, ReplaySummary)> {
     let ctx = crate::query::lake_context(lake).await?;
-    let Some(rec) = session::load(&ctx, session_id).await? else {
-        return Err(Error::Missing(format!(
-            "session {session_id:?} is not in the lake at {}",
-            lake.url
-        )));
-    };
-    if !rec.windows.iter().any(|w| w.has_full_snapshot()) {
-        return Err(Error::Missing(format!(
-            "session {session_id:?} has no FullSnapshot (rrweb event type 2): there is nothing a \
-             player can draw"
-        )));
-    }
+    let why = "there is nothing a player can draw";
+    let rec = session::load_drawable(&ctx, &lake.url, session_id, why).await?;
     let moments = moments::load(&ctx, session_id, &rec.facts.date).await?;
     let html = page::render(&rec, &moments, assets)?;
     let summary = ReplaySummary {

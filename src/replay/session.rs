@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::SessionContext;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::query::library::quote;
 use crate::query::run_sql;
 
@@ -108,6 +108,27 @@ async fn facts(ctx: &SessionContext, sid: &str) -> Result<Option<Facts>> {
         event_count: i("event_count")?.unwrap_or_default(),
         click_count: i("click_count")?.unwrap_or_default(),
     }))
+}
+
+/// [`load`], for a player or a video: a session that is missing, or has no FullSnapshot (nothing
+/// to draw, `why` says for what), is an [`Error::Missing`].
+pub async fn load_drawable(
+    ctx: &SessionContext,
+    lake_url: &str,
+    sid: &str,
+    why: &str,
+) -> Result<Recording> {
+    let Some(rec) = load(ctx, sid).await? else {
+        return Err(Error::Missing(format!(
+            "session {sid:?} is not in the lake at {lake_url}"
+        )));
+    };
+    if !rec.windows.iter().any(|w| w.has_full_snapshot()) {
+        return Err(Error::Missing(format!(
+            "session {sid:?} has no FullSnapshot (rrweb event type 2): {why}"
+        )));
+    }
+    Ok(rec)
 }
 
 /// Reads the session `sid`, or `None` when the lake does not hold it.

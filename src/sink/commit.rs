@@ -1088,14 +1088,17 @@ pub(crate) fn column_as(b: &RecordBatch, name: &str, to: &DataType) -> Option<Ar
     cast(b.column_by_name(name)?, to).ok()
 }
 
-fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
+/// The index rows of a `recordings` batch: (session id, checksum, converted_at), rows without a
+/// session id left out, a missing checksum or time read as empty.
+pub(crate) fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
     let ms = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let sid = column_as(b, "session_id", &DataType::Utf8);
-    let sum = column_as(b, "checksum", &DataType::Utf8);
-    let at = column_as(b, "converted_at", &ms);
-    let (Some(sid), Some(sum)) = (sid, sum) else {
+    let (Some(sid), Some(sum)) = (
+        column_as(b, "session_id", &DataType::Utf8),
+        column_as(b, "checksum", &DataType::Utf8),
+    ) else {
         return vec![];
     };
+    let at = column_as(b, "converted_at", &ms);
     let (sid, sum) = (sid.as_string::<i32>(), sum.as_string::<i32>());
     let at = at
         .as_ref()
@@ -1103,11 +1106,12 @@ fn index_columns(b: &RecordBatch) -> Vec<(String, String, i64)> {
     (0..b.num_rows())
         .filter(|&i| !sid.is_null(i))
         .map(|i| {
-            (
-                sid.value(i).to_string(),
-                sum.value(i).to_string(),
-                at.as_ref().map(|a| a.value(i)).unwrap_or_default(),
-            )
+            let converted = at
+                .filter(|a| a.is_valid(i))
+                .map(|a| a.value(i))
+                .unwrap_or_default();
+            let sum = if sum.is_valid(i) { sum.value(i) } else { "" };
+            (sid.value(i).to_string(), sum.to_string(), converted)
         })
         .collect()
 }

@@ -91,6 +91,44 @@ enum Check {
     Blob,
 }
 
+/// What one request came to.
+enum Attempt {
+    Done(Outcome),
+    Retry(Retry),
+}
+
+/// A failure worth another try.
+struct Retry {
+    /// What went wrong (redacted), for the log and the final error.
+    failure: String,
+    /// How long to wait before the next try; `None`: the backoff's next wait.
+    wait: Option<Duration>,
+    /// The host could not be reached at all (refused, unknown name).
+    unreachable: bool,
+}
+
+/// The end of the retries: an [`ApiError::GaveUp`] once the elapsed time is known.
+struct GiveUp {
+    host: String,
+    unreachable: bool,
+    path: String,
+    attempts: u32,
+    message: String,
+}
+
+impl GiveUp {
+    fn at(self, elapsed: Duration) -> ApiError {
+        ApiError::GaveUp {
+            host: self.host,
+            unreachable: self.unreachable,
+            path: self.path,
+            attempts: self.attempts,
+            elapsed_s: elapsed.as_secs_f64(),
+            message: self.message,
+        }
+    }
+}
+
 /// A PostHog API client for one project.
 #[derive(Debug)]
 pub struct Client {
@@ -216,134 +254,181 @@ impl Client {
             attempts += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             tracing::info!(path, attempt = attempts, "GET");
-            let mut wait: Option<Duration> = None;
-            let mut unreachable = false;
-            let failure: String = match self
-                .http
-                .get(&url)
-                .header(AUTHORIZATION, self.auth.clone())
-                .send()
-                .await
-            {
-                Err(e) if retryable_error(&e) => {
-                    unreachable = super::retry::unreachable(&e);
-                    self.redact_err(&e)
-                }
-                Err(e) => {
-                    return Err(ApiError::BadResponse {
-                        path: path.to_string(),
-                        message: self.redact_err(&e),
-                    });
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    if status.is_success() {
-                        let ctype = headers
-                            .get(reqwest::header::CONTENT_TYPE)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        match read_capped(resp, self.max_body).await {
-                            Err(BodyError::TooLarge { seen }) => {
-                                return Err(ApiError::TooLarge {
-                                    path: path.to_string(),
-                                    seen: mib(seen),
-                                    cap: mib(self.max_body),
-                                });
-                            }
-                            Ok(body) => match check_body(check, &body) {
-                                Ok(()) => {
-                                    self.stats
-                                        .bytes
-                                        .fetch_add(body.len() as u64, Ordering::Relaxed);
-                                    return Ok(Outcome::Ok(Fetched {
-                                        body,
-                                        content_type: ctype,
-                                    }));
-                                }
-                                Err(m) => format!("HTTP {}: {m}", status.as_u16()),
-                            },
-                            Err(BodyError::Transport(e)) => format!(
-                                "HTTP {}: body cut off: {}",
-                                status.as_u16(),
-                                self.redact_err(&e)
-                            ),
-                        }
-                    } else {
-                        let message = self.error_message(resp).await;
-                        match status {
-                            StatusCode::NOT_FOUND | StatusCode::GONE => {
-                                return Ok(Outcome::Gone {
-                                    status: status.as_u16(),
-                                    message,
-                                });
-                            }
-                            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                                return Err(ApiError::Auth {
-                                    path: path.to_string(),
-                                    status: status.as_u16(),
-                                    message,
-                                });
-                            }
-                            s if retryable_status(s) => {
-                                if s == StatusCode::TOO_MANY_REQUESTS {
-                                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                                    let cap = self.retry.max_retry_after;
-                                    let ra = match retry_after(&headers, cap) {
-                                        RetryAfter::Wait(d) => d,
-                                        RetryAfter::Unusable => backoff.next_wait(),
-                                        RetryAfter::TooLong(value) => {
-                                            return Err(ApiError::RetryAfterTooLong {
-                                                path: path.to_string(),
-                                                value: self.key.redact(&value),
-                                                cap_s: cap.as_secs_f64(),
-                                            });
-                                        }
-                                    };
-                                    // every worker waits, not only this one
-                                    self.limiter.pause_until(Instant::now() + ra);
-                                    wait = Some(Duration::ZERO);
-                                }
-                                format!("HTTP {}: {message}", s.as_u16())
-                            }
-                            s => {
-                                return Err(ApiError::Status {
-                                    path: path.to_string(),
-                                    status: s.as_u16(),
-                                    message,
-                                });
-                            }
-                        }
-                    }
-                }
+            let retry = match self.attempt(&url, path, check, &mut backoff).await? {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::Retry(retry) => retry,
             };
-            let wait = wait.unwrap_or_else(|| backoff.next_wait());
+            let wait = retry.wait.unwrap_or_else(|| backoff.next_wait());
             let elapsed = started.elapsed();
-            // A refused connection or an unknown name is a wrong host far more often than a
-            // passing outage: two more tries, not ten.
-            let max_retries = if unreachable {
-                self.retry
-                    .max_retries
-                    .min(super::retry::UNREACHABLE_RETRIES)
-            } else {
-                self.retry.max_retries
-            };
-            if attempts > max_retries || elapsed + wait > self.retry.retry_timeout {
-                return Err(ApiError::GaveUp {
-                    host: self.base.as_str().trim_end_matches('/').to_string(),
-                    unreachable,
-                    path: path.to_string(),
-                    attempts,
-                    elapsed_s: elapsed.as_secs_f64(),
-                    message: failure,
-                });
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(path, attempt = attempts, wait_ms = wait.as_millis() as u64, failure = %failure, "retrying");
+            self.give_up_or_count(path, &retry, attempts, elapsed + wait)
+                .map_err(|e| e.at(elapsed))?;
+            tracing::warn!(path, attempt = attempts, wait_ms = wait.as_millis() as u64, failure = %retry.failure, "retrying");
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+
+    /// One request: its outcome, a failure to retry, or an error that ends the GET.
+    async fn attempt(
+        &self,
+        url: &str,
+        path: &str,
+        check: Check,
+        backoff: &mut Backoff,
+    ) -> Result<Attempt, ApiError> {
+        let sent = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, self.auth.clone())
+            .send()
+            .await;
+        match sent {
+            Err(e) if retryable_error(&e) => Ok(Attempt::Retry(Retry {
+                failure: self.redact_err(&e),
+                wait: None,
+                unreachable: super::retry::unreachable(&e),
+            })),
+            Err(e) => Err(ApiError::BadResponse {
+                path: path.to_string(),
+                message: self.redact_err(&e),
+            }),
+            Ok(resp) if resp.status().is_success() => self.success(resp, path, check).await,
+            Ok(resp) => self.failure(resp, path, backoff).await,
+        }
+    }
+
+    /// A 2xx: the body, read under the cap and checked; a body cut off or failing its check is
+    /// retried like a reset.
+    async fn success(
+        &self,
+        resp: reqwest::Response,
+        path: &str,
+        check: Check,
+    ) -> Result<Attempt, ApiError> {
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let failure = match read_capped(resp, self.max_body).await {
+            Err(BodyError::TooLarge { seen }) => {
+                return Err(ApiError::TooLarge {
+                    path: path.to_string(),
+                    seen: mib(seen),
+                    cap: mib(self.max_body),
+                });
+            }
+            Err(BodyError::Transport(e)) => {
+                format!("HTTP {status}: body cut off: {}", self.redact_err(&e))
+            }
+            Ok(body) => match check_body(check, &body) {
+                Ok(()) => {
+                    self.stats
+                        .bytes
+                        .fetch_add(body.len() as u64, Ordering::Relaxed);
+                    return Ok(Attempt::Done(Outcome::Ok(Fetched { body, content_type })));
+                }
+                Err(m) => format!("HTTP {status}: {m}"),
+            },
+        };
+        Ok(Attempt::Retry(Retry {
+            failure,
+            wait: None,
+            unreachable: false,
+        }))
+    }
+
+    /// A non-2xx: 404/410 is an outcome, 401/403 and other client errors end the GET, 429 pauses
+    /// every worker for its Retry-After, 5xx is retried.
+    async fn failure(
+        &self,
+        resp: reqwest::Response,
+        path: &str,
+        backoff: &mut Backoff,
+    ) -> Result<Attempt, ApiError> {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let message = self.error_message(resp).await;
+        let code = status.as_u16();
+        match status {
+            StatusCode::NOT_FOUND | StatusCode::GONE => {
+                return Ok(Attempt::Done(Outcome::Gone {
+                    status: code,
+                    message,
+                }));
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(ApiError::Auth {
+                    path: path.to_string(),
+                    status: code,
+                    message,
+                });
+            }
+            s if !retryable_status(s) => {
+                return Err(ApiError::Status {
+                    path: path.to_string(),
+                    status: code,
+                    message,
+                });
+            }
+            _ => {}
+        }
+        let mut wait = None;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            let cap = self.retry.max_retry_after;
+            let pause = match retry_after(&headers, cap) {
+                RetryAfter::Wait(d) => d,
+                RetryAfter::Unusable => backoff.next_wait(),
+                RetryAfter::TooLong(value) => {
+                    return Err(ApiError::RetryAfterTooLong {
+                        path: path.to_string(),
+                        value: self.key.redact(&value),
+                        cap_s: cap.as_secs_f64(),
+                    });
+                }
+            };
+            // every worker waits, not only this one
+            self.limiter.pause_until(Instant::now() + pause);
+            wait = Some(Duration::ZERO);
+        }
+        Ok(Attempt::Retry(Retry {
+            failure: format!("HTTP {code}: {message}"),
+            wait,
+            unreachable: false,
+        }))
+    }
+
+    /// Counts a retry, or gives up: after the retries allowed, or when waiting would pass the
+    /// retry timeout. A refused connection or an unknown name is a wrong host far more often
+    /// than a passing outage: two more tries, not ten.
+    fn give_up_or_count(
+        &self,
+        path: &str,
+        retry: &Retry,
+        attempts: u32,
+        after_wait: Duration,
+    ) -> Result<(), GiveUp> {
+        let max_retries = if retry.unreachable {
+            self.retry
+                .max_retries
+                .min(super::retry::UNREACHABLE_RETRIES)
+        } else {
+            self.retry.max_retries
+        };
+        if attempts > max_retries || after_wait > self.retry.retry_timeout {
+            return Err(GiveUp {
+                host: self.base.as_str().trim_end_matches('/').to_string(),
+                unreachable: retry.unreachable,
+                path: path.to_string(),
+                attempts,
+                message: retry.failure.clone(),
+            });
+        }
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn redact_err(&self, e: &reqwest::Error) -> String {
