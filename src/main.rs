@@ -78,13 +78,16 @@ fn main() {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("replaylake={level},warn")));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
+        .with_target(false);
+    match args.log_format {
+        // one JSON object per line, the event's fields at the top level beside level and time
+        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
         // colour codes only for a person at a terminal, never in a log file or a CI log
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,16 +111,24 @@ fn main() {
         Command::Verify(a) => cli::verify::run(a),
         Command::Replay(a) => cli::replay::run(a, args.quiet, handle),
         Command::Render(a) => cli::render::run(a, args.quiet, handle),
+        Command::State(a) => cli::state::run(a, handle),
+        Command::Prune(a) => cli::prune::run(a, args.quiet, handle),
     };
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(if e.is_usage() {
+            let code = if e.is_usage() {
                 exit::USAGE
             } else {
                 exit::FAILED
-            });
+            };
+            if args.log_format == cli::LogFormat::Json {
+                // a log collector reads the failure as one more JSON line
+                tracing::error!(exit_code = code, "{e}");
+            } else {
+                eprintln!("error: {e}");
+            }
+            std::process::exit(code);
         }
     }
 }

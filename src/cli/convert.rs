@@ -10,8 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{SinkArgs, exit, human_bytes};
 use crate::convert::{ConvertOptions, ConvertSummary, convert_files};
 use crate::decode::DecodeOptions;
+use crate::decode::envelope::session_id_from_file_name;
 use crate::decode::limit::DEFAULT_MAX_DECOMPRESSED;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sink::{Lake, Partitioning, SinkOptions};
 use crate::source::expand_inputs_in;
 
@@ -36,7 +37,8 @@ pub struct ConvertArgs {
     pub dest: String,
     /// Session id for inputs that do not name one (blob JSONL, rrweb arrays, NDJSON). Without it,
     /// the file name is used when it has the form <session_id>.<anything> (%XX escapes in the id
-    /// decoded, as `export` writes them).
+    /// decoded, as `export` writes them). Inputs whose names give different sessions are refused
+    /// with it (exit 2): it would merge different recordings into one.
     #[arg(long)]
     pub session_id: Option<String>,
     /// Partition layout.
@@ -56,6 +58,9 @@ pub struct ConvertArgs {
 
 pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i32> {
     let inputs = expand_inputs_in(&args.inputs, &args.sink.storage_options, &rt)?;
+    if let Some(sid) = &args.session_id {
+        check_one_recording(sid, &inputs)?;
+    }
     let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
     let mut opts = ConvertOptions {
         decode: DecodeOptions {
@@ -135,6 +140,35 @@ pub fn run(args: &ConvertArgs, quiet: bool, rt: tokio::runtime::Handle) -> Resul
     } else {
         exit::OK
     })
+}
+
+/// `--session-id` puts every input that does not name its session into that one session. Over
+/// files whose names name different sessions (`a.blob.jsonl b.blob.jsonl`) that would merge
+/// different recordings into one, for good (a later input adds to a session, never removes), so
+/// it is refused before anything is read: a usage error rather than a warning after the fact.
+/// Files of one recording share a name stem (`<id>.1.jsonl`, `<id>.2.jsonl`) and pass.
+fn check_one_recording(sid: &str, inputs: &[crate::source::InputFile]) -> Result<()> {
+    let mut named: Vec<String> = vec![];
+    for f in inputs {
+        let id = session_id_from_file_name(&f.name()).unwrap_or_default();
+        if !named.contains(&id) {
+            named.push(id);
+        }
+    }
+    if named.len() < 2 {
+        return Ok(());
+    }
+    let shown: Vec<&str> = named.iter().take(3).map(String::as_str).collect();
+    let more = if named.len() > 3 { ", …" } else { "" };
+    Err(Error::Usage(format!(
+        "--session-id {sid} would merge {} input files whose names give {} different sessions \
+         ({}{more}) into one recording: give the files of one recording at a time, or leave \
+         --session-id out and let each file's name give its session (files of one recording \
+         named <id>.1.jsonl, <id>.2.jsonl join as one)",
+        inputs.len(),
+        named.len(),
+        shown.join(", ")
+    )))
 }
 
 pub fn print_summary(s: &ConvertSummary, dest: &str, json: bool) {

@@ -4,11 +4,13 @@ pub mod compact;
 pub mod convert;
 pub mod demo;
 pub mod export;
+pub mod prune;
 pub mod pull;
 pub mod query;
 pub mod render;
 pub mod replay;
 pub mod schema;
+pub mod state;
 pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -88,8 +90,19 @@ pub struct Cli {
     /// records were rejected; a --json summary is still printed, as it was asked for).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log lines on stderr as text, or as JSON: one object per line (timestamp, level, fields,
+    /// message), for log collectors. Summaries and results on stdout are unchanged.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +128,15 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Render one recording (or many, --where) as a video: MP4, WebM or GIF, via headless Chromium and ffmpeg.
     Render(render::RenderArgs),
+    /// Print a lake's pull checkpoints: where the next pull starts, what it remembers, the
+    /// recordings PostHog deleted and those it has not flushed yet.
+    ///
+    /// A lake no pull wrote to holds no checkpoint: that is no error (it says so and exits 0;
+    /// --format json prints []). A --lake that is no lake exits 1.
+    State(state::StateArgs),
+    /// Remove from a lake the recordings PostHog deleted (--deleted): those a pull found gone
+    /// (404/410), as its checkpoint remembers them.
+    Prune(prune::PruneArgs),
 }
 
 /// Options of the commands that write a lake (`convert`, `pull`).

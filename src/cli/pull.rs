@@ -50,9 +50,14 @@ pub struct PullArgs {
     #[arg(long)]
     pub full_refresh: bool,
     /// List what would be fetched, and how many API calls and how long it takes at the rate
-    /// limit; fetch and write nothing.
+    /// limit; fetch and write nothing (a --dest that does not exist is not created).
     #[arg(long)]
     pub dry_run: bool,
+    /// Fetch at most N recordings (the first N the listing returns that are not in the lake yet:
+    /// PostHog lists the newest first), e.g. for a first trial. The checkpoint does not move past
+    /// what was not fetched, so a later run without --limit fetches the rest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
     /// Also keep every body as received under <dest>/_raw/<session_id>/, so the lake can be
     /// rebuilt without PostHog: replaylake convert <dest>/_raw --dest ...
     #[arg(long)]
@@ -63,9 +68,14 @@ pub struct PullArgs {
     #[arg(long)]
     pub fail_on_skipped: bool,
     /// Your PostHog plan's replay API rate limit.
-    #[arg(long, value_enum, default_value = "free")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "free",
+        conflicts_with = "rate_limit"
+    )]
     pub tier: Tier,
-    /// Explicit rate limits instead of --tier, e.g. 60/min,300/h (also 10/5s).
+    /// Explicit rate limits instead of --tier (not with it), e.g. 60/min,300/h (also 10/5s).
     #[arg(long, value_parser = parse_rate_list)]
     pub rate_limit: Option<RateList>,
     /// Recordings fetched at once (all share the rate limit).
@@ -264,13 +274,19 @@ pub fn run(args: &PullArgs, quiet: bool, rt: tokio::runtime::Handle) -> Result<i
         }
     }
     let key = api_key(args)?;
-    let lake = Lake::open(&args.dest, &args.sink.storage_options)?;
+    // a dry run writes nothing, not even the destination's folder
+    let lake = if args.dry_run {
+        Lake::open_to_read(&args.dest, &args.sink.storage_options)?
+    } else {
+        Lake::open(&args.dest, &args.sink.storage_options)?
+    };
     let mut opts = PullOptions::new(&args.host, &args.project, key);
     opts.since = args.since;
     opts.until = args.until;
     opts.lag = args.lag;
     opts.full_refresh = args.full_refresh;
     opts.dry_run = args.dry_run;
+    opts.limit = args.limit;
     opts.keep_raw = args.keep_raw;
     opts.rates = args
         .rate_limit
@@ -372,11 +388,24 @@ pub fn print_summary(s: &PullSummary, dest: &str, json: bool) {
         .as_deref()
         .map(|x| format!(", shard {x}"))
         .unwrap_or_default();
+    // "--limit 2 reached, more remain"
+    let limited = match s.limit {
+        Some(n) if s.limit_reached => Some(format!("--limit {n} reached, more remain")),
+        _ => None,
+    };
     if s.dry_run {
-        let n = s.listed - s.not_in_shard - s.already_done;
+        let n = s
+            .to_fetch
+            .unwrap_or(s.listed - s.not_in_shard - s.already_done);
         println!(
-            "dry run: recordings that started {} .. {}{shard}: {} listed, {} to fetch, {} already pulled, {} in other shards",
-            s.since, s.until, s.listed, n, s.already_done, s.not_in_shard
+            "dry run: recordings that started {} .. {}{shard}: {} listed, {} to fetch{}, {} already pulled, {} in other shards",
+            s.since,
+            s.until,
+            s.listed,
+            n,
+            limited.map(|l| format!(" ({l})")).unwrap_or_default(),
+            s.already_done,
+            s.not_in_shard
         );
         println!(
             "  would make at least {} API calls (sources + blobs, one call per 20 blob keys) after the {} list calls made",
@@ -397,10 +426,11 @@ pub fn print_summary(s: &PullSummary, dest: &str, json: bool) {
         human_secs(s.elapsed_seconds)
     );
     println!(
-        "  recordings: {} listed, {} fetched ({} empty), {} already pulled, {} skipped (404/410), {} in other shards",
+        "  recordings: {} listed, {} fetched ({} empty{}), {} already pulled, {} skipped (404/410), {} in other shards",
         s.listed,
         s.fetched,
         s.empty,
+        limited.map(|l| format!("; {l}")).unwrap_or_default(),
         s.already_done,
         s.skipped.len(),
         s.not_in_shard
@@ -455,9 +485,14 @@ pub fn print_summary(s: &PullSummary, dest: &str, json: bool) {
         }
     }
     println!(
-        "  checkpoint: {}/{} (next run starts at {})",
+        "  checkpoint: {}/{} (next run starts at {}{})",
         dest.trim_end_matches('/'),
         s.state_file,
-        s.watermark.as_deref().unwrap_or(&s.since)
+        s.watermark.as_deref().unwrap_or(&s.since),
+        if s.limit_reached {
+            "; it did not move past what --limit left: run again to fetch the rest"
+        } else {
+            ""
+        }
     );
 }

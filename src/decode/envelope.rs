@@ -160,10 +160,11 @@ fn first_byte(raw: &RawValue) -> u8 {
 /// Session id from a file name: `<session_id>.<anything>`, and PostHog's own download names
 /// `export-<session_id>-ph-recording.json` / `export-<session_id>-rrweb-recording.json`. `%XX`
 /// escapes in the id are decoded: `replaylake export` escapes ids that are not safe in a file
-/// name (`/`, `.`, spaces, …) that way.
+/// name (`/`, `.`, spaces, …) that way. A browser's mark of a repeated download (` (1)`,
+/// `(2)`) is no part of the id: the copy is the same recording.
 pub fn session_id_from_file_name(path: &str) -> Option<String> {
     let name = path.rsplit(['/', '\\']).next()?;
-    let stem = name.split('.').next()?;
+    let stem = without_download_copy_mark(name.split('.').next()?);
     let stem = stem
         .strip_prefix("export-")
         .and_then(|s| {
@@ -177,6 +178,18 @@ pub fn session_id_from_file_name(path: &str) -> Option<String> {
         stem.to_string()
     };
     (!id.is_empty()).then_some(id)
+}
+
+/// `name (1)` / `name(12)` without the mark browsers add to a file downloaded again.
+fn without_download_copy_mark(stem: &str) -> &str {
+    let Some(open) = stem.strip_suffix(')').and_then(|s| s.rfind('(')) else {
+        return stem;
+    };
+    let digits = &stem[open + 1..stem.len() - 1];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || open == 0 {
+        return stem;
+    }
+    stem[..open].trim_end_matches(' ')
 }
 
 impl Decoder {
@@ -845,6 +858,26 @@ mod tests {
             Some("0193")
         );
         assert_eq!(session_id_from_file_name("/x/.hidden"), None);
+        // a browser's repeated download is the same recording
+        for name in [
+            "export-0193-rrweb-recording (1).json",
+            "export-0193-ph-recording(12).json",
+            "0193 (2).blob.jsonl",
+        ] {
+            assert_eq!(
+                session_id_from_file_name(name).as_deref(),
+                Some("0193"),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            session_id_from_file_name("(1).json").as_deref(),
+            Some("(1)")
+        );
+        assert_eq!(
+            session_id_from_file_name("a (x).json").as_deref(),
+            Some("a (x)")
+        );
     }
 
     #[test]

@@ -188,6 +188,8 @@ pub struct LakeWriter {
     /// many sessions of one part reads it once).
     recent: RecentFiles,
     stats: SinkStats,
+    /// Rows part rewrites left out, per table (see [`crate::sink::remove`]).
+    rows_dropped: BTreeMap<String, u64>,
 }
 
 fn not_found(e: &object_store::Error) -> bool {
@@ -221,6 +223,7 @@ impl LakeWriter {
             recent: RecentFiles::default(),
             lease: Some(lease),
             stats: SinkStats::default(),
+            rows_dropped: BTreeMap::new(),
         };
         w.recover()?;
         w.load_index()?;
@@ -248,6 +251,11 @@ impl LakeWriter {
 
     pub fn lake(&self) -> &Lake {
         &self.lake
+    }
+
+    /// Runs `f` on the writer's runtime (the writer is used from outside it).
+    pub(super) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
     }
 
     fn store(&self) -> Arc<dyn ObjectStore> {
@@ -616,6 +624,45 @@ impl LakeWriter {
         self.index.get_mut(session_id).expect("just inserted")
     }
 
+    /// Takes the session out of the lake: out of this run's buffers, and out of the part that
+    /// holds it, which the next flush rewrites without it (journaled, as when a session moves).
+    /// False when neither held it.
+    pub(super) fn take_out(&mut self, sid: &str) -> bool {
+        let mut found = false;
+        for buf in self.buffers.values_mut() {
+            if let Some(i) = buf.sessions.iter().position(|b| b.session_id == sid) {
+                let old = buf.sessions.remove(i);
+                let size = old.batches.memory_size();
+                buf.bytes -= size;
+                self.buffered -= size;
+                self.stats.sessions_written -= 1;
+                found = true;
+            }
+        }
+        let Some(e) = self.index.get_mut(sid) else {
+            return found;
+        };
+        if let Some(loc) = e.loc.take() {
+            self.removals
+                .entry(loc.part)
+                .or_default()
+                .insert(sid.into());
+            found = true;
+        }
+        self.replaced.remove(sid);
+        found
+    }
+
+    /// Rows left out by part rewrites so far, per table, and the parts rewritten and files
+    /// deleted.
+    pub(super) fn rewrite_counts(&self) -> (BTreeMap<String, u64>, u64, u64) {
+        (
+            self.rows_dropped.clone(),
+            self.stats.parts_rewritten,
+            self.stats.files_deleted,
+        )
+    }
+
     /// Replaces whatever this run or earlier runs wrote for the session with `s` (used for
     /// sessions whose fragments came from several inputs and were merged).
     pub fn replace(&mut self, mut s: FlatSession) -> Result<()> {
@@ -789,6 +836,8 @@ impl LakeWriter {
                 let batch = conform(t, &batch?)?;
                 let keep = fix.keep(&batch, &mut seen)?;
                 let b = filter_record_batch(&batch, &keep)?;
+                *self.rows_dropped.entry(t.name().to_string()).or_default() +=
+                    (batch.num_rows() - b.num_rows()) as u64;
                 if t == Table::Recordings {
                     remaining.extend(index_columns(&b));
                 }

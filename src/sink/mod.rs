@@ -7,6 +7,7 @@
 //!   rerun rolls back or forward, and replacement of sessions that changed;
 //! - [`compact`]: merging the small parts of a partition into large files;
 //! - [`read`]: sessions read back out of the lake's rows (export, and unions with a later input);
+//! - [`remove`]: whole sessions taken out of every table (retention, erasure);
 //! - [`union`]: a later input adds to what the lake holds for a session, never removes;
 //! - [`landed`]: which pulled recordings the lake holds, and as of which listed end time;
 //! - [`lease`]: one writer per lake, through a create-only lease object in the store.
@@ -19,6 +20,7 @@ pub mod landed;
 pub mod lease;
 pub mod partition;
 pub mod read;
+pub mod remove;
 pub mod union;
 pub mod writer;
 

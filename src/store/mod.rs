@@ -155,6 +155,25 @@ impl Lake {
         })
     }
 
+    /// Opens the lake at `url` only to read it, creating nothing: a local directory that does not
+    /// exist is an empty lake, held in memory (`pull --dry-run` into a new folder lists what it
+    /// would fetch without making the folder).
+    pub fn open_to_read(url: &str, options: &[(String, String)]) -> Result<Lake> {
+        let looks_remote = url.contains("://") && !url.starts_with("file://");
+        let path = std::path::Path::new(url.strip_prefix("file://").unwrap_or(url));
+        if looks_remote || misspelt_url(url).is_some() || path.exists() {
+            return Lake::open(url, options);
+        }
+        Ok(Lake {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            root: Path::default(),
+            url: url.to_string(),
+            store_url: Url::parse("memory:///").expect("a valid URL"),
+            create_only: Arc::new(AtomicBool::new(true)),
+            multipart: false,
+        })
+    }
+
     /// Opens a lake that must already exist, for the commands that read or rewrite one (`query`,
     /// `export`, `replay`, `compact`): a local path that is not there is an error, never created.
     /// Call [`Lake::check_is_lake`] next to find a folder that is no lake.

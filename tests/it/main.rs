@@ -22,3 +22,5 @@ mod schemas;
 mod stores;
 mod union;
 mod ux;
+mod ux_expected;
+mod ux_surprises;

@@ -69,7 +69,7 @@ fn stderr(o: &Output) -> String {
 }
 
 /// The recordings as a lake built by `convert` of the same blob files would hold them.
-fn reference_lake(recs: &[Rec], tmp: &Path) -> PathBuf {
+pub(crate) fn reference_lake(recs: &[Rec], tmp: &Path) -> PathBuf {
     let inputs = tmp.join("ref-inputs");
     std::fs::create_dir_all(&inputs).unwrap();
     for r in recs {
@@ -91,7 +91,7 @@ fn table(dest: &Path, q: &str) -> String {
 }
 
 /// What must be equal between two lakes: each session's checksum and its rows per table.
-fn fingerprint(dest: &Path) -> String {
+pub(crate) fn fingerprint(dest: &Path) -> String {
     [
         table(
             dest,

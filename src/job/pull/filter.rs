@@ -99,4 +99,9 @@ impl Filter {
         self.progress.to_fetch.fetch_add(1, Ordering::Relaxed);
         true
     }
+
+    /// A recording [`Self::keep`] took is not fetched after all (it is past `--limit`).
+    pub(super) fn not_fetched(&self) {
+        self.progress.to_fetch.fetch_sub(1, Ordering::Relaxed);
+    }
 }

@@ -79,6 +79,9 @@ pub struct PullOptions {
     pub default_lookback: Duration,
     pub full_refresh: bool,
     pub dry_run: bool,
+    /// Fetch at most this many recordings (the first the filtered listing returns); when more
+    /// remain, the checkpoint's watermark and window stay where they were.
+    pub limit: Option<u64>,
     pub keep_raw: bool,
     pub rates: Vec<Rate>,
     pub concurrency: usize,
@@ -112,6 +115,7 @@ impl PullOptions {
             default_lookback: Duration::from_secs(30 * 24 * 3600),
             full_refresh: false,
             dry_run: false,
+            limit: None,
             keep_raw: false,
             rates: crate::source::posthog::Tier::Free.rates(),
             concurrency: 4,
@@ -189,6 +193,11 @@ pub struct PullSummary {
     pub elapsed_seconds: f64,
     /// The checkpoint's watermark after the run.
     pub watermark: Option<String>,
+    /// `--limit`, and whether it cut the run short (more recordings remain to fetch).
+    pub limit: Option<u64>,
+    pub limit_reached: bool,
+    /// Dry run: recordings the pull would fetch.
+    pub to_fetch: Option<u64>,
     /// Dry run: API calls the pull would make (at least; more for recordings over 20 blobs).
     pub estimated_calls: Option<u64>,
     /// Dry run: time those calls take at the configured rate limit (at least).
@@ -250,9 +259,11 @@ pub fn pull(
         date_to: summary.until.clone(),
         limit: opts.page_size.max(1),
     };
+    let limit = Arc::new(Limit::new(opts.limit));
     if opts.dry_run {
         let filter = Filter::new(&st, landed(opts, &lake, &rt)?, opts.shard, progress.clone());
         let listing = client.list_recordings(list);
+        let listing = (listing, limit);
         return dry_run(summary, listing, filter, &limiter, &progress, &rt, started);
     }
     let landing = Landing::open(lake.clone(), opts.sink.clone(), rt.clone())?;
@@ -282,7 +293,7 @@ pub fn pull(
             ..DecodeOptions::default()
         },
     });
-    let listing = client.list_recordings(list);
+    let listing = (client.list_recordings(list), limit.clone());
     let (producer, mut rx) =
         spawn_fetches(&rt, listing, filter.clone(), ctx.clone(), opts.concurrency);
     let place = (lake, state_rel);
@@ -320,14 +331,23 @@ pub fn pull(
         return Err(e);
     }
     saved?;
-    window::complete(
-        &mut run.st,
-        span,
-        now,
-        opts,
-        &filter.was_pending,
-        &filter.relisted,
-    );
+    run.summary.limit_reached = limit.reached();
+    if run.summary.limit_reached {
+        // the window is not done: the watermark and the window to resume stay as they were
+        tracing::info!(
+            limit = opts.limit,
+            "--limit reached; a later run fetches the rest"
+        );
+    } else {
+        window::complete(
+            &mut run.st,
+            span,
+            now,
+            opts,
+            &filter.was_pending,
+            &filter.relisted,
+        );
+    }
     run.st.runs += 1;
     run.save()?;
     finish(run, started)
@@ -360,25 +380,66 @@ fn new_summary(opts: &PullOptions, span: Span, state_rel: &str, st: &PullState) 
         rate_limit: rates.join(", "),
         shard: opts.shard.map(|(i, n)| format!("{i}/{n}")),
         watermark: st.watermark.clone(),
+        limit: opts.limit,
         ..Default::default()
     }
 }
 
-/// The listing, one recording at a time, filtered.
+/// `--limit`: how many recordings a run fetches at most, and whether the listing had more.
+struct Limit {
+    max: Option<u64>,
+    more: std::sync::atomic::AtomicBool,
+}
+
+impl Limit {
+    fn new(max: Option<u64>) -> Self {
+        Limit {
+            max,
+            more: Default::default(),
+        }
+    }
+
+    /// True when the run stopped at the limit with recordings left to fetch.
+    fn reached(&self) -> bool {
+        self.more.load(Ordering::Relaxed)
+    }
+}
+
+/// A listing and the limit of what is fetched of it.
+type Listing<L> = (L, Arc<Limit>);
+
+/// The listing, one recording at a time, filtered, and cut after the limit: the one after it
+/// is listed (so that the run knows more remain) but not fetched.
 fn recordings(
-    listing: impl Stream<Item = std::result::Result<Vec<Recording>, ApiError>> + Send + 'static,
+    (listing, limit): Listing<
+        impl Stream<Item = std::result::Result<Vec<Recording>, ApiError>> + Send + 'static,
+    >,
     filter: Arc<Filter>,
 ) -> impl Stream<Item = std::result::Result<Recording, ApiError>> + Send + 'static {
+    let max = limit.max.map_or(usize::MAX, |n| n as usize);
+    let keep = filter.clone();
     listing
         .map_ok(|page| futures::stream::iter(page.into_iter().map(Ok::<Recording, ApiError>)))
         .try_flatten()
-        .try_filter(move |r| futures::future::ready(filter.keep(r)))
+        .try_filter(move |r| futures::future::ready(keep.keep(r)))
+        .take(max.saturating_add(1))
+        .enumerate()
+        .filter_map(move |(i, r)| {
+            let within = i < max;
+            if !within {
+                limit.more.store(true, Ordering::Relaxed);
+                filter.not_fetched();
+            }
+            futures::future::ready(within.then_some(r))
+        })
 }
 
 /// Lists what a run would fetch and estimates its calls; fetches and writes nothing.
 fn dry_run(
     mut summary: PullSummary,
-    listing: impl Stream<Item = std::result::Result<Vec<Recording>, ApiError>> + Send + 'static,
+    listing: Listing<
+        impl Stream<Item = std::result::Result<Vec<Recording>, ApiError>> + Send + 'static,
+    >,
     filter: Filter,
     limiter: &RateLimiter,
     progress: &PullProgress,
@@ -386,7 +447,10 @@ fn dry_run(
     started: Instant,
 ) -> Result<PullSummary> {
     let filter = Arc::new(filter);
+    let limit = listing.1.clone();
     let recs: Vec<Recording> = rt.block_on(recordings(listing, filter.clone()).try_collect())?;
+    summary.to_fetch = Some(recs.len() as u64);
+    summary.limit_reached = limit.reached();
     summary.listed = progress.listed.load(Ordering::Relaxed);
     summary.not_in_shard = filter.not_in_shard.load(Ordering::Relaxed);
     summary.already_done = filter.already_done.load(Ordering::Relaxed);
@@ -407,7 +471,9 @@ fn dry_run(
 /// outcome goes to the returned channel, then [`Msg::End`] (not after a failure).
 fn spawn_fetches(
     rt: &Handle,
-    listing: impl Stream<Item = std::result::Result<Vec<Recording>, ApiError>> + Send + 'static,
+    listing: Listing<
+        impl Stream<Item = std::result::Result<Vec<Recording>, ApiError>> + Send + 'static,
+    >,
     filter: Arc<Filter>,
     ctx: Arc<Ctx>,
     concurrency: usize,

@@ -129,6 +129,7 @@ impl Run {
             status,
             at: rfc3339(Utc::now()),
             start_time: rec.start_time,
+            pruned_at: None,
         };
         self.settled.push((rec.id, Settled::Skipped(skipped)));
     }

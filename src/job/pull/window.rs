@@ -77,7 +77,8 @@ pub(super) fn complete(
 
 /// The checkpoint remembers sessions for `retention` before the watermark (recordings without
 /// rows, which the lake cannot show); older ones go, to keep it small. Whether a recording with
-/// rows must be fetched again, the lake itself says.
+/// rows must be fetched again, the lake itself says. A deleted recording stays until
+/// `prune --deleted` has taken it out of the lake: the checkpoint is the only record of it.
 fn forget_old(st: &mut PullState, retention: std::time::Duration) {
     let Some(w) = st.watermark.as_deref().and_then(parse_time) else {
         return;
@@ -89,7 +90,8 @@ fn forget_old(st: &mut PullState, retention: std::time::Duration) {
             .is_some_and(|t| t < keep_from)
     };
     st.done.retain(|_, d| !old(&d.start_time));
-    st.skipped.retain(|_, s| !old(&s.start_time));
+    st.skipped
+        .retain(|_, s| s.pruned_at.is_none() || !old(&s.start_time));
 }
 
 /// After a complete run: pending recordings hold the watermark at the earliest one's start, and

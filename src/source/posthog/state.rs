@@ -30,13 +30,18 @@ pub struct Done {
     pub checksum: Option<String>,
 }
 
-/// A recording skipped because PostHog answered 404 or 410.
+/// A recording skipped because PostHog answered 404 or 410: PostHog deleted it. Remembered until
+/// `replaylake prune --deleted` has removed it from the lake (and then for the retention), so
+/// that the lake can follow PostHog's deletions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Skipped {
     pub status: u16,
     pub at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
+    /// When `prune --deleted` removed it from the lake (or found the lake without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_at: Option<String>,
 }
 
 /// A recording listed with no source replaylake can fetch (only `realtime` or legacy `blob`, or
@@ -154,6 +159,31 @@ pub async fn load(lake: &Lake, rel: &str) -> Result<Option<PullState>> {
         });
     }
     Ok(Some(s))
+}
+
+/// Every pull checkpoint of the lake (one per host, project and shard), by path, sorted.
+pub async fn load_all(lake: &Lake) -> Result<Vec<(String, PullState)>> {
+    use futures::TryStreamExt;
+    let mut rels: Vec<String> = lake
+        .store
+        .list(Some(&lake.path(STATE_DIR)))
+        .map_ok(|m| lake.relative(&m.location))
+        .try_collect()
+        .await
+        .map_err(|e| Error::store(STATE_DIR, e))?;
+    rels.retain(|r| {
+        let name = r.rsplit('/').next().unwrap_or_default();
+        name.starts_with("pull-") && name.ends_with(".json")
+    });
+    rels.sort();
+    let mut out = Vec::with_capacity(rels.len());
+    for rel in rels {
+        // rewritten whole, never deleted: one that vanished was never there
+        if let Some(st) = load(lake, &rel).await? {
+            out.push((rel, st));
+        }
+    }
+    Ok(out)
 }
 
 /// Writes the checkpoint atomically (retried a few times: object_store does not retry PUTs).
